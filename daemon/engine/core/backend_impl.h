@@ -1,0 +1,38 @@
+/*
+ * backend_impl.h - what a backend implements. Shapes are validated by the
+ * semd_op_* wrappers in tensor.c before any of these is called, so a backend
+ * only computes.
+ */
+#ifndef SEMD_BACKEND_IMPL_H
+#define SEMD_BACKEND_IMPL_H
+
+#include "semd/backend.h"
+
+struct semd_backend_ops {
+    const char *name;
+    void (*destroy)(semd_backend *be);
+    float *(*alloc)(semd_backend *be, size_t n_floats);
+    void (*release)(semd_backend *be, float *p);
+    int (*upload)(semd_backend *be, float *dst, const float *src, size_t n);
+    int (*download)(semd_backend *be, float *dst, const float *src, size_t n);
+
+    int (*embed)(semd_backend *be, semd_tensor *y, const int32_t *ids, const semd_tensor *table,
+                 const semd_tensor *pos);
+    /* rows = product of x's leading dims */
+    int (*linear)(semd_backend *be, semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                  const semd_tensor *b, int64_t rows);
+    int (*layer_norm)(semd_backend *be, semd_tensor *y, const semd_tensor *x,
+                      const semd_tensor *gamma, const semd_tensor *beta, float eps);
+    int (*add)(semd_backend *be, semd_tensor *y, const semd_tensor *a, const semd_tensor *b);
+    int (*unary)(semd_backend *be, semd_tensor *y, const semd_tensor *x, semd_unary f);
+    int (*attention)(semd_backend *be, semd_tensor *o, const semd_tensor *q, const semd_tensor *k,
+                     const semd_tensor *v, int heads, int causal);
+    int (*take_rows)(semd_backend *be, semd_tensor *y, const semd_tensor *x, const int32_t *rows);
+};
+
+struct semd_backend {
+    const struct semd_backend_ops *ops;
+    void *ctx;
+};
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * Tensors, backend selection, and the op wrappers: shape validation lives here
+ * once, so each backend only computes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_impl.h"
+#include "semd/status.h"
+
+int semd_backend_new(const char *name, semd_backend **out)
+{
+    if (!name || !out) return semd_error(SEMD_EINVAL, "semd_backend_new: NULL argument");
+    if (strcmp(name, "cpu") == 0) return semd_backend_cpu_new(0, out);
+    if (strcmp(name, "cuda") == 0)
+        return semd_error(SEMD_EUNSUPPORTED, "backend 'cuda' is not built into this engine yet");
+    return semd_error(SEMD_EINVAL, "unknown backend '%s' (known: cpu)", name);
+}
+
+void semd_backend_free(semd_backend *be)
+{
+    if (be) be->ops->destroy(be);
+}
+
+const char *semd_backend_name(const semd_backend *be) { return be ? be->ops->name : "(null)"; }
+
+int64_t semd_tensor_numel(const semd_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->ne[i];
+    return n;
+}
+
+const char *semd_tensor_shape_str(const semd_tensor *t, char *buf, size_t cap)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < t->ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, i ? ",%lld" : "%lld", (long long)t->ne[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+    return buf;
+}
+
+int semd_tensor_new(semd_backend *be, int ndim, const int64_t *ne, semd_tensor **out)
+{
+    *out = NULL;
+    if (!be || ndim < 1 || ndim > SEMD_MAX_DIMS)
+        return semd_error(SEMD_EINVAL, "semd_tensor_new: %d dimensions (1..%d allowed)", ndim,
+                          SEMD_MAX_DIMS);
+    semd_tensor *t = calloc(1, sizeof *t);
+    if (!t) return semd_error(SEMD_ENOMEM, "semd_tensor_new: out of memory");
+    t->be = be;
+    t->ndim = ndim;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (ne[i] <= 0 || ne[i] > ((int64_t)1 << 40) / n) {
+            free(t);
+            return semd_error(SEMD_EINVAL, "semd_tensor_new: bad dimension %d = %lld", i,
+                              (long long)ne[i]);
+        }
+        t->ne[i] = ne[i];
+        n *= ne[i];
+    }
+    t->data = be->ops->alloc(be, (size_t)n);
+    if (!t->data) {
+        free(t);
+        return semd_error(SEMD_ENOMEM, "%s: cannot allocate %lld floats", be->ops->name,
+                          (long long)n);
+    }
+    *out = t;
+    return SEMD_OK;
+}
+
+void semd_tensor_free(semd_tensor *t)
+{
+    if (!t) return;
+    t->be->ops->release(t->be, t->data);
+    free(t);
+}
+
+int semd_tensor_set(semd_tensor *t, const float *src)
+{
+    return t->be->ops->upload(t->be, t->data, src, (size_t)semd_tensor_numel(t));
+}
+
+int semd_tensor_get(const semd_tensor *t, float *dst)
+{
+    return t->be->ops->download(t->be, dst, t->data, (size_t)semd_tensor_numel(t));
+}
+
+/* ---- shape checks ---- */
+
+static int shape_error(const char *op, const char *what, const semd_tensor *a,
+                       const semd_tensor *b)
+{
+    char sa[96], sb[96];
+    return semd_error(SEMD_ESHAPE, "%s: %s (%s vs %s)", op, what, semd_tensor_shape_str(a, sa, 96),
+                      b ? semd_tensor_shape_str(b, sb, 96) : "-");
+}
+
+static int same_backend(const char *op, const semd_tensor *a, const semd_tensor *b)
+{
+    if (b && a->be != b->be)
+        return semd_error(SEMD_EINVAL, "%s: tensors live on different backends", op);
+    return SEMD_OK;
+}
+
+static int last_dim(const semd_tensor *t) { return (int)t->ne[t->ndim - 1]; }
+
+static int64_t leading(const semd_tensor *t) { return semd_tensor_numel(t) / t->ne[t->ndim - 1]; }
+
+static int is_vector(const semd_tensor *t, int64_t n) { return t->ndim == 1 && t->ne[0] == n; }
+
+int semd_op_embed(semd_tensor *y, const int32_t *ids, const semd_tensor *table,
+                  const semd_tensor *pos)
+{
+    if (!y || !ids || !table) return semd_error(SEMD_EINVAL, "embed: NULL argument");
+    if (y->ndim != 3 || table->ndim != 2 || y->ne[2] != table->ne[1])
+        return shape_error("embed", "want y [B,L,D] and table [V,D]", y, table);
+    if (pos && (pos->ndim != 2 || pos->ne[1] != y->ne[2] || pos->ne[0] < y->ne[1]))
+        return shape_error("embed", "positions must be [P>=L, D]", pos, y);
+    int rc = same_backend("embed", y, table);
+    if (!rc && pos) rc = same_backend("embed", y, pos);
+    if (rc) return rc;
+    int64_t n = y->ne[0] * y->ne[1];
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= table->ne[0])
+            return semd_error(SEMD_EINVAL, "embed: token id %d at position %lld is outside the "
+                              "vocabulary of %lld", ids[i], (long long)i, (long long)table->ne[0]);
+    return y->be->ops->embed(y->be, y, ids, table, pos);
+}
+
+int semd_op_linear(semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                   const semd_tensor *b)
+{
+    if (!y || !x || !w) return semd_error(SEMD_EINVAL, "linear: NULL argument");
+    if (w->ndim != 2 || last_dim(x) != w->ne[1])
+        return shape_error("linear", "x's last dim must equal W's in-features", x, w);
+    if (last_dim(y) != w->ne[0] || leading(y) != leading(x))
+        return shape_error("linear", "y must be x's leading dims x out-features", y, x);
+    if (b && !is_vector(b, w->ne[0])) return shape_error("linear", "bias must be [out]", b, w);
+    if (y == x) return semd_error(SEMD_EINVAL, "linear: y must not alias x");
+    int rc = same_backend("linear", y, x);
+    if (!rc) rc = same_backend("linear", y, w);
+    if (!rc) rc = same_backend("linear", y, b);
+    if (rc) return rc;
+    return y->be->ops->linear(y->be, y, x, w, b, leading(x));
+}
+
+int semd_op_layer_norm(semd_tensor *y, const semd_tensor *x, const semd_tensor *gamma,
+                       const semd_tensor *beta, float eps)
+{
+    if (!y || !x || !gamma || !beta) return semd_error(SEMD_EINVAL, "layer_norm: NULL argument");
+    if (semd_tensor_numel(y) != semd_tensor_numel(x) || last_dim(y) != last_dim(x))
+        return shape_error("layer_norm", "y and x differ", y, x);
+    if (!is_vector(gamma, last_dim(x)) || !is_vector(beta, last_dim(x)))
+        return shape_error("layer_norm", "gamma/beta must be [C]", gamma, x);
+    int rc = same_backend("layer_norm", y, x);
+    if (!rc) rc = same_backend("layer_norm", y, gamma);
+    if (!rc) rc = same_backend("layer_norm", y, beta);
+    if (rc) return rc;
+    return y->be->ops->layer_norm(y->be, y, x, gamma, beta, eps);
+}
+
+int semd_op_add(semd_tensor *y, const semd_tensor *a, const semd_tensor *b)
+{
+    if (!y || !a || !b) return semd_error(SEMD_EINVAL, "add: NULL argument");
+    if (semd_tensor_numel(y) != semd_tensor_numel(a) || semd_tensor_numel(a) != semd_tensor_numel(b))
+        return shape_error("add", "element counts differ", a, b);
+    int rc = same_backend("add", y, a);
+    if (!rc) rc = same_backend("add", y, b);
+    if (rc) return rc;
+    return y->be->ops->add(y->be, y, a, b);
+}
+
+int semd_op_unary(semd_tensor *y, const semd_tensor *x, semd_unary f)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "unary: NULL argument");
+    if (semd_tensor_numel(y) != semd_tensor_numel(x))
+        return shape_error("unary", "element counts differ", y, x);
+    if (f != SEMD_UNARY_SILU && f != SEMD_UNARY_GELU && f != SEMD_UNARY_QUICK_GELU)
+        return semd_error(SEMD_EINVAL, "unary: unknown function %d", (int)f);
+    int rc = same_backend("unary", y, x);
+    if (rc) return rc;
+    return y->be->ops->unary(y->be, y, x, f);
+}
+
+int semd_op_attention(semd_tensor *o, const semd_tensor *q, const semd_tensor *k,
+                      const semd_tensor *v, int heads, int causal)
+{
+    if (!o || !q || !k || !v) return semd_error(SEMD_EINVAL, "attention: NULL argument");
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || o->ndim != 3)
+        return shape_error("attention", "q, k, v and o must be [B,L,C]", q, k);
+    if (k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2] || v->ne[0] != k->ne[0] ||
+        v->ne[1] != k->ne[1] || v->ne[2] != k->ne[2])
+        return shape_error("attention", "k/v must be [B,Lk,C] matching q", q, v);
+    if (o->ne[0] != q->ne[0] || o->ne[1] != q->ne[1] || o->ne[2] != q->ne[2])
+        return shape_error("attention", "o must match q", o, q);
+    if (heads <= 0 || q->ne[2] % heads)
+        return semd_error(SEMD_EINVAL, "attention: %d heads do not divide %lld channels", heads,
+                          (long long)q->ne[2]);
+    if (causal && q->ne[1] != k->ne[1])
+        return shape_error("attention", "causal attention needs Lq == Lk", q, k);
+    if (o == q || o == k || o == v) return semd_error(SEMD_EINVAL, "attention: o aliases an input");
+    int rc = same_backend("attention", o, q);
+    if (!rc) rc = same_backend("attention", o, k);
+    if (!rc) rc = same_backend("attention", o, v);
+    if (rc) return rc;
+    return o->be->ops->attention(o->be, o, q, k, v, heads, causal);
+}
+
+int semd_op_take_rows(semd_tensor *y, const semd_tensor *x, const int32_t *rows)
+{
+    if (!y || !x || !rows) return semd_error(SEMD_EINVAL, "take_rows: NULL argument");
+    if (x->ndim != 3 || y->ndim != 2 || y->ne[0] != x->ne[0] || y->ne[1] != x->ne[2])
+        return shape_error("take_rows", "want x [B,L,D] and y [B,D]", x, y);
+    for (int64_t b = 0; b < x->ne[0]; b++)
+        if (rows[b] < 0 || rows[b] >= x->ne[1])
+            return semd_error(SEMD_EINVAL, "take_rows: row %d of batch %lld outside [0,%lld)",
+                              rows[b], (long long)b, (long long)x->ne[1]);
+    int rc = same_backend("take_rows", y, x);
+    if (rc) return rc;
+    return y->be->ops->take_rows(y->be, y, x, rows);
+}

@@ -1,0 +1,215 @@
+/*
+ * The CPU reference backend: fp32 throughout, GEMMs through OpenBLAS, the
+ * element-wise work spread with OpenMP. Clarity over speed where the two
+ * conflict: this backend is the oracle the GPU backend is compared with.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_impl.h"
+#include "semd/status.h"
+
+/* OpenBLAS's own thread count control (declared in its cblas.h, but not netlib's). */
+void openblas_set_num_threads(int num_threads);
+
+typedef struct cpu_ctx {
+    int threads;
+} cpu_ctx;
+
+static int threads_of(semd_backend *be) { return ((cpu_ctx *)be->ctx)->threads; }
+
+static void cpu_destroy(semd_backend *be)
+{
+    free(be->ctx);
+    free(be);
+}
+
+static float *cpu_alloc(semd_backend *be, size_t n)
+{
+    /* 64-byte alignment keeps BLAS and vector loads on whole cache lines. */
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+static void cpu_release(semd_backend *be, float *p) { free(p); }
+
+static int cpu_copy(semd_backend *be, float *dst, const float *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof(float));
+    return SEMD_OK;
+}
+
+static int cpu_embed(semd_backend *be, semd_tensor *y, const int32_t *ids, const semd_tensor *table,
+                     const semd_tensor *pos)
+{
+    const int64_t rows = y->ne[0] * y->ne[1], len = y->ne[1], dim = y->ne[2];
+#pragma omp parallel for num_threads(threads_of(be))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *e = table->data + (int64_t)ids[r] * dim;
+        float *out = y->data + r * dim;
+        if (pos) {
+            const float *p = pos->data + (r % len) * dim;
+            for (int64_t c = 0; c < dim; c++) out[c] = e[c] + p[c];
+        } else {
+            memcpy(out, e, (size_t)dim * sizeof(float));
+        }
+    }
+    return SEMD_OK;
+}
+
+static int cpu_linear(semd_backend *be, semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                      const semd_tensor *b, int64_t rows)
+{
+    const int64_t out = w->ne[0], in = w->ne[1];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f,
+                x->data, (int)in, w->data, (int)in, 0.0f, y->data, (int)out);
+    if (b) {
+#pragma omp parallel for num_threads(threads_of(be))
+        for (int64_t r = 0; r < rows; r++) {
+            float *yr = y->data + r * out;
+            for (int64_t c = 0; c < out; c++) yr[c] += b->data[c];
+        }
+    }
+    return SEMD_OK;
+}
+
+static int cpu_layer_norm(semd_backend *be, semd_tensor *y, const semd_tensor *x,
+                          const semd_tensor *gamma, const semd_tensor *beta, float eps)
+{
+    const int64_t dim = x->ne[x->ndim - 1], rows = semd_tensor_numel(x) / dim;
+#pragma omp parallel for num_threads(threads_of(be))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x->data + r * dim;
+        float *yr = y->data + r * dim;
+        double sum = 0, sq = 0;
+        for (int64_t c = 0; c < dim; c++) sum += xr[c];
+        const double mean = sum / (double)dim;
+        for (int64_t c = 0; c < dim; c++) sq += (xr[c] - mean) * (xr[c] - mean);
+        const float inv = (float)(1.0 / sqrt(sq / (double)dim + eps)), m = (float)mean;
+        for (int64_t c = 0; c < dim; c++) yr[c] = (xr[c] - m) * inv * gamma->data[c] + beta->data[c];
+    }
+    return SEMD_OK;
+}
+
+static int cpu_add(semd_backend *be, semd_tensor *y, const semd_tensor *a, const semd_tensor *b)
+{
+    const int64_t n = semd_tensor_numel(y);
+#pragma omp parallel for num_threads(threads_of(be))
+    for (int64_t i = 0; i < n; i++) y->data[i] = a->data[i] + b->data[i];
+    return SEMD_OK;
+}
+
+static inline float apply_unary(float v, semd_unary f)
+{
+    switch (f) {
+    case SEMD_UNARY_SILU: return v / (1.0f + expf(-v));
+    case SEMD_UNARY_GELU: return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    case SEMD_UNARY_QUICK_GELU: return v / (1.0f + expf(-1.702f * v));
+    }
+    return v;
+}
+
+static int cpu_unary(semd_backend *be, semd_tensor *y, const semd_tensor *x, semd_unary f)
+{
+    const int64_t n = semd_tensor_numel(y);
+#pragma omp parallel for num_threads(threads_of(be))
+    for (int64_t i = 0; i < n; i++) y->data[i] = apply_unary(x->data[i], f);
+    return SEMD_OK;
+}
+
+/* Row-wise softmax in place; with `causal`, row i keeps only columns 0..i. */
+static void softmax_rows(float *s, int64_t rows, int64_t cols, int causal, int threads)
+{
+#pragma omp parallel for num_threads(threads)
+    for (int64_t i = 0; i < rows; i++) {
+        float *row = s + i * cols;
+        const int64_t n = causal ? i + 1 : cols;
+        float mx = row[0];
+        for (int64_t j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0;
+        for (int64_t j = 0; j < n; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n; j++) row[j] *= inv;
+        for (int64_t j = n; j < cols; j++) row[j] = 0.0f;
+    }
+}
+
+/*
+ * One (batch, head) at a time: S = scale Q_h K_h^T, softmax, O_h = P V_h. The
+ * per-head slices are addressed in place with a leading dimension of C, so no
+ * transposes or copies are made.
+ */
+static int cpu_attention(semd_backend *be, semd_tensor *o, const semd_tensor *q,
+                         const semd_tensor *k, const semd_tensor *v, int heads, int causal)
+{
+    const int64_t batch = q->ne[0], lq = q->ne[1], lk = k->ne[1], ch = q->ne[2];
+    const int64_t d = ch / heads;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *s = malloc((size_t)(lq * lk) * sizeof(float));
+    if (!s) return semd_error(SEMD_ENOMEM, "attention: cannot allocate %lldx%lld scores",
+                              (long long)lq, (long long)lk);
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t h = 0; h < heads; h++) {
+            const float *qh = q->data + b * lq * ch + h * d;
+            const float *kh = k->data + b * lk * ch + h * d;
+            const float *vh = v->data + b * lk * ch + h * d;
+            float *oh = o->data + b * lq * ch + h * d;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)lq, (int)lk, (int)d, scale,
+                        qh, (int)ch, kh, (int)ch, 0.0f, s, (int)lk);
+            softmax_rows(s, lq, lk, causal, threads_of(be));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)lq, (int)d, (int)lk, 1.0f,
+                        s, (int)lk, vh, (int)ch, 0.0f, oh, (int)ch);
+        }
+    }
+    free(s);
+    return SEMD_OK;
+}
+
+static int cpu_take_rows(semd_backend *be, semd_tensor *y, const semd_tensor *x,
+                         const int32_t *rows)
+{
+    const int64_t len = x->ne[1], dim = x->ne[2];
+    for (int64_t b = 0; b < x->ne[0]; b++)
+        memcpy(y->data + b * dim, x->data + (b * len + rows[b]) * dim, (size_t)dim * sizeof(float));
+    return SEMD_OK;
+}
+
+static const struct semd_backend_ops cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .embed = cpu_embed,
+    .linear = cpu_linear,
+    .layer_norm = cpu_layer_norm,
+    .add = cpu_add,
+    .unary = cpu_unary,
+    .attention = cpu_attention,
+    .take_rows = cpu_take_rows,
+};
+
+int semd_backend_cpu_new(int threads, semd_backend **out)
+{
+    *out = NULL;
+    semd_backend *be = calloc(1, sizeof *be);
+    cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be);
+        free(ctx);
+        return semd_error(SEMD_ENOMEM, "cpu backend: out of memory");
+    }
+    ctx->threads = threads > 0 ? threads : omp_get_max_threads();
+    if (threads > 0) openblas_set_num_threads(threads);
+    be->ops = &cpu_ops;
+    be->ctx = ctx;
+    *out = be;
+    return SEMD_OK;
+}

@@ -1,0 +1,43 @@
+/*
+ * semd/checkpoint.h - a Stable Diffusion checkpoint, whichever way it is stored.
+ *
+ * Two layouts are read (models.md section 7):
+ *   - a diffusers folder: model_index.json, text_encoder/, tokenizer/, unet/,
+ *     vae/, scheduler/, each with its config.json;
+ *   - an original LDM single file (.safetensors), every module under its prefix
+ *     (SD1.x text encoder: "cond_stage_model.transformer."). A single file holds
+ *     no configs and no tokenizer: module sizes are inferred from tensor shapes
+ *     and the bundled CLIP merges are used, unless `config_dir` names a diffusers
+ *     folder whose configs (and tokenizer) describe the file.
+ */
+#ifndef SEMD_CHECKPOINT_H
+#define SEMD_CHECKPOINT_H
+
+#include "semd/backend.h"
+#include "semd/clip.h"
+#include "semd/tokenizer.h"
+#include "semd/weights.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum semd_checkpoint_layout {
+    SEMD_LAYOUT_DIFFUSERS,
+    SEMD_LAYOUT_SINGLE_FILE
+} semd_checkpoint_layout;
+
+typedef struct semd_checkpoint semd_checkpoint;
+
+/* `config_dir` may be NULL. */
+int semd_checkpoint_open(const char *path, const char *config_dir, semd_checkpoint **out);
+void semd_checkpoint_free(semd_checkpoint *ck);
+semd_checkpoint_layout semd_checkpoint_layout_of(const semd_checkpoint *ck);
+
+int semd_checkpoint_tokenizer(const semd_checkpoint *ck, semd_tokenizer **out);
+int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/*
+ * semd/weights.h - a set of safetensors files seen as one name -> tensor map.
+ *
+ * Opens what checkpoints are made of: a single .safetensors file (an LDM
+ * single-file checkpoint holds every module under its own prefix), or a
+ * diffusers component folder (unet/, vae/, text_encoder/) holding
+ * model.safetensors or diffusion_pytorch_model.safetensors, their .fp16
+ * variants, or shards listed by a *.safetensors.index.json. Tensors are read
+ * through a name prefix, so one open file serves several modules.
+ *
+ * Loading converts F32/F16/BF16 to fp32 and checks the shape; a missing tensor
+ * or a shape mismatch is an error naming the file, the tensor and both shapes.
+ * A 1x1 convolution weight [o,i,1,1] and a Linear weight [o,i] are accepted for
+ * each other (checkpoint families store either).
+ */
+#ifndef SEMD_WEIGHTS_H
+#define SEMD_WEIGHTS_H
+
+#include "semd/backend.h"
+#include "semd/safetensors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct semd_weights semd_weights;
+
+int semd_weights_open(const char *path, semd_weights **out);
+void semd_weights_free(semd_weights *w);
+/* What was opened (the file or folder), for messages. */
+const char *semd_weights_source(const semd_weights *w);
+
+/* prefix + name, or NULL when absent. `prefix` may be NULL or "". */
+const semd_st_tensor *semd_weights_find(const semd_weights *w, const char *prefix,
+                                        const char *name);
+
+/*
+ * Load prefix + name into a new fp32 tensor on `be`, checking it has `ndim`
+ * dims of sizes `shape` (a negative size matches anything and is filled in).
+ */
+int semd_weights_load(const semd_weights *w, const char *prefix, const char *name, int ndim,
+                      const int64_t *shape, semd_backend *be, semd_tensor **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

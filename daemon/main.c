@@ -1,0 +1,55 @@
+/*
+ * semdrawd - the semdraw daemon and engine host.
+ *
+ * Subcommands run the engine directly, for scripts, tests and checks:
+ *   tokenize   CLIP token ids of prompts
+ *   encode     prompts through a checkpoint's tokenizer and text encoder
+ *   probe      run one model module on tensors from a safetensors file
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define SEMDRAWD_VERSION "0.1.0"
+
+static void usage(FILE *to)
+{
+    fputs("usage: semdrawd COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  tokenize [--model PATH | --vocab FILE|DIR] [--openai] TEXT...\n"
+          "      print 77 CLIP token ids per TEXT (BOS, ids, EOS, padding)\n"
+          "  encode --model PATH [--config DIR] [--backend cpu] [--clip-skip K]\n"
+          "         [-o OUT.safetensors] PROMPT...\n"
+          "      tokenize and encode prompts with the checkpoint's text encoder\n"
+          "  probe --model PATH [--config DIR] --module clip --in IN.safetensors\n"
+          "        --out OUT.safetensors [--backend cpu] [--clip-skip K]\n"
+          "      run one module on named input tensors and write named outputs\n"
+          "  version\n"
+          "  help\n",
+          to);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "encode") == 0) return cmd_encode(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0) return cmd_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("semdrawd %s\n", SEMDRAWD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "semdrawd: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

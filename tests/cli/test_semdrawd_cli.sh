@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The semdrawd command-line entry points, run as a user runs them.
+# Needs SEMDRAWD (the binary), ST_COMPARE (tests/tools/st_compare) and SEMD_TEST_DATA.
+set -u
+: "${SEMDRAWD:?}" "${ST_COMPARE:?}" "${SEMD_TEST_DATA:?}"
+models="$SEMD_TEST_DATA/models"
+golden="$SEMD_TEST_DATA/golden"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+check() { # check NAME COMMAND... : the command must succeed
+    local name=$1; shift
+    if "$@" >"$tmp/out" 2>"$tmp/err"; then
+        passed=$((passed + 1)); echo "ok     $name"
+    else
+        failed=$((failed + 1)); echo "FAILED $name"; cat "$tmp/out" "$tmp/err"
+    fi
+}
+
+expect_fail() { # expect_fail NAME EXIT_CODE MESSAGE COMMAND... : exit code and stderr text
+    local name=$1 code=$2 msg=$3; shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qF -- "$msg" "$tmp/err"; then
+        passed=$((passed + 1)); echo "ok     $name"
+    else
+        failed=$((failed + 1)); echo "FAILED $name (exit $rc, wanted $code and '$msg')"; cat "$tmp/err"
+    fi
+}
+
+pad() { # the 77-id line for content ids given as arguments
+    local ids=(49406 "$@" 49407)
+    while [ ${#ids[@]} -lt 77 ]; do ids+=(49407); done
+    echo "${ids[*]}"
+}
+
+same_line() { [ "$(sed -n "${2}p" "$tmp/out")" = "$1" ]; }
+
+check "tokenize with the bundled vocabulary" "$SEMDRAWD" tokenize "a photo of a cat" "hello world"
+check "tokenize: first prompt's ids" same_line "$(pad 320 1125 539 320 2368)" 1
+check "tokenize: one line per prompt" same_line "$(pad 3306 1002)" 2
+check "tokenize with a model folder" "$SEMDRAWD" tokenize --model "$models/tiny-sd15" "1234 café"
+check "tokenize: digits split, accents kept" same_line "$(pad 272 273 274 275 15304)" 1
+check "tokenize with a tokenizer folder" "$SEMDRAWD" tokenize --vocab "$models/tiny-sd15/tokenizer" "don't"
+check "tokenize: contraction" same_line "$(pad 847 713)" 1
+expect_fail "tokenize: no text" 2 "no TEXT" "$SEMDRAWD" tokenize
+expect_fail "tokenize: missing vocabulary" 1 "nope.txt.gz" "$SEMDRAWD" tokenize --vocab "$tmp/nope.txt.gz" x
+
+check "probe clip (diffusers folder)" "$SEMDRAWD" probe --model "$models/tiny-sd15" --module clip \
+    --in "$golden/clip_tiny_sd15.safetensors" --out "$tmp/folder.safetensors"
+check "probe clip matches transformers" "$ST_COMPARE" "$tmp/folder.safetensors" \
+    "$golden/clip_tiny_sd15.safetensors" 1e-5 last_hidden_state pooler_output
+check "probe clip (single file, F16)" "$SEMDRAWD" probe --model "$models/tiny-sd15.safetensors" \
+    --config "$models/tiny-sd15" --module clip --backend cpu --clip-skip 1 \
+    --in "$golden/clip_tiny_sd15.safetensors" --out "$tmp/single.safetensors"
+check "probe clip-skip matches transformers" "$ST_COMPARE" "$tmp/single.safetensors" \
+    "$golden/clip_tiny_sd15.safetensors" 1e-5 last_hidden_state=last_hidden_state_clip_skip_1
+expect_fail "probe: required arguments" 2 "are required" "$SEMDRAWD" probe --module clip
+expect_fail "probe: unknown module" 2 "unknown module 'unet'" "$SEMDRAWD" probe --model x \
+    --module unet --in x --out y
+expect_fail "probe: unknown backend" 1 "unknown backend 'tpu'" "$SEMDRAWD" probe --model x \
+    --module clip --in x --out y --backend tpu
+printf 'not a safetensors file' >"$tmp/bad.safetensors"
+expect_fail "probe: malformed input file" 1 "bad.safetensors" "$SEMDRAWD" probe \
+    --model "$models/tiny-sd15" --module clip --in "$tmp/bad.safetensors" --out "$tmp/o.safetensors"
+expect_fail "probe: input without input_ids" 1 "no tensor 'input_ids'" "$SEMDRAWD" probe \
+    --model "$models/tiny-sd15" --module clip --in "$tmp/folder.safetensors" --out "$tmp/o.safetensors"
+
+# The golden's three prompts (tools/reference/gen_models.py), the last one far over 77 tokens.
+long=$(for _ in 1 2 3 4 5 6; do printf 'a watercolor painting of a lighthouse on a cliff at dawn, '; done)
+check "encode prompts" "$SEMDRAWD" encode --model "$models/tiny-sd15" -o "$tmp/enc.safetensors" \
+    "a photo of a cat" "an astronaut riding a horse on the moon, highly detailed, 8k" "$long"
+check "encode: the text path equals transformers'" "$ST_COMPARE" "$tmp/enc.safetensors" \
+    "$golden/clip_tiny_sd15.safetensors" 1e-5 input_ids last_hidden_state pooler_output
+check "encode: summary names the token count" grep -q '"a photo of a cat": 5 tokens -> \[77,32\]' "$tmp/out"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
