@@ -150,13 +150,19 @@ static void do_add_unary(semd_backend *be)
     ASSERT_OK(semd_op_add(a, a, b)); /* aliasing the output with an input */
     check(a, want, "add in place");
     ASSERT_OK(semd_tensor_set(a, ha));
-    const semd_unary fs[] = {SEMD_UNARY_SILU, SEMD_UNARY_GELU, SEMD_UNARY_QUICK_GELU};
-    for (int f = 0; f < 3; f++) {
+    for (int i = 0; i < n; i++) want[i] = ha[i] * 0.25 - 3.0;
+    ASSERT_OK(semd_op_scale(y, a, 0.25f, -3.0f));
+    check(y, want, "scale");
+    const semd_unary fs[] = {SEMD_UNARY_SILU, SEMD_UNARY_GELU, SEMD_UNARY_QUICK_GELU,
+                             SEMD_UNARY_RELU, SEMD_UNARY_TANH_CLAMP3};
+    for (int f = 0; f < 5; f++) {
         for (int i = 0; i < n; i++) {
             double v = ha[i];
-            want[i] = fs[f] == SEMD_UNARY_SILU   ? v / (1 + exp(-v))
-                      : fs[f] == SEMD_UNARY_GELU ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
-                                                 : v / (1 + exp(-1.702 * v));
+            want[i] = fs[f] == SEMD_UNARY_SILU         ? v / (1 + exp(-v))
+                      : fs[f] == SEMD_UNARY_GELU       ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
+                      : fs[f] == SEMD_UNARY_QUICK_GELU ? v / (1 + exp(-1.702 * v))
+                      : fs[f] == SEMD_UNARY_RELU       ? (v > 0 ? v : 0)
+                                                       : 3 * tanh(v / 3);
         }
         ASSERT_OK(semd_op_unary(y, a, fs[f]));
         check(y, want, "unary");
@@ -286,7 +292,177 @@ TEST(tensor_errors)
     semd_backend_free(be), semd_backend_free(other);
 }
 
+static semd_tensor *rand4(semd_backend *be, int64_t a, int64_t b, int64_t c, int64_t d, float **host)
+{
+    int64_t ne[4] = {a, b, c, d};
+    semd_tensor *t;
+    ASSERT_OK(semd_tensor_new(be, 4, ne, &t));
+    *host = malloc((size_t)(a * b * c * d) * sizeof(float));
+    for (int64_t i = 0; i < a * b * c * d; i++) (*host)[i] = frand();
+    ASSERT_OK(semd_tensor_set(t, *host));
+    return t;
+}
+
+static semd_tensor *empty4(semd_backend *be, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t ne[4] = {a, b, c, d};
+    semd_tensor *t;
+    ASSERT_OK(semd_tensor_new(be, 4, ne, &t));
+    return t;
+}
+
+static void conv_case(semd_backend *be, int B, int ci, int h, int w, int co, int k,
+                      semd_conv_params p, int bias)
+{
+    float *hx, *hw, *hb;
+    semd_tensor *x = rand4(be, B, ci, h, w, &hx), *wt = rand4(be, co, ci, k, k, &hw);
+    semd_tensor *b = rand_tensor(be, 1, co, 0, 0, 1, &hb);
+    const int ho = (h + p.pad_top + p.pad_bottom - k) / p.stride + 1;
+    const int wo = (w + p.pad_left + p.pad_right - k) / p.stride + 1;
+    semd_tensor *y = empty4(be, B, co, ho, wo);
+    double *want = malloc((size_t)B * co * ho * wo * sizeof(double));
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < co; o++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double acc = bias ? hb[o] : 0;
+                    for (int c = 0; c < ci; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * p.stride - p.pad_top + ky, ix = ox * p.stride - p.pad_left + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                acc += (double)hx[((n * ci + c) * h + iy) * w + ix] *
+                                       hw[((o * ci + c) * k + ky) * k + kx];
+                            }
+                    want[((n * co + o) * ho + oy) * wo + ox] = acc;
+                }
+    ASSERT_OK(semd_op_conv2d(y, x, wt, bias ? b : NULL, p));
+    check(y, want, "conv2d");
+    semd_tensor *ts[] = {x, wt, b, y};
+    for (int i = 0; i < 4; i++) semd_tensor_free(ts[i]);
+    free(hx), free(hw), free(hb), free(want);
+}
+
+static void do_conv2d(semd_backend *be)
+{
+    conv_case(be, 2, 5, 9, 7, 6, 3, (semd_conv_params){1, 1, 1, 1, 1}, 1);   /* UNet 3x3 */
+    conv_case(be, 1, 4, 8, 8, 3, 3, (semd_conv_params){2, 1, 1, 1, 1}, 1);   /* UNet downsample */
+    conv_case(be, 2, 3, 9, 8, 4, 3, (semd_conv_params){2, 0, 0, 1, 1}, 0);   /* VAE downsample */
+    conv_case(be, 2, 7, 5, 6, 9, 1, (semd_conv_params){1, 0, 0, 0, 0}, 1);   /* 1x1, direct GEMM */
+    conv_case(be, 1, 2, 6, 6, 2, 1, (semd_conv_params){2, 0, 0, 0, 0}, 0);   /* 1x1 strided */
+    float *h;
+    semd_tensor *x = rand4(be, 1, 3, 4, 4, &h), *w = empty4(be, 2, 3, 3, 3), *y = empty4(be, 1, 2, 3, 3);
+    ASSERT_EQ(semd_op_conv2d(y, x, w, NULL, (semd_conv_params){1, 1, 1, 1, 1}), SEMD_ESHAPE);
+    ASSERT_CONTAINS(semd_last_error(), "conv2d");
+    ASSERT_EQ(semd_op_conv2d(y, x, w, NULL, (semd_conv_params){0, 1, 1, 1, 1}), SEMD_EINVAL);
+    semd_tensor_free(x), semd_tensor_free(w), semd_tensor_free(y), free(h);
+}
+
+TEST(conv2d) { for_each_backend(do_conv2d); }
+
+static void do_group_norm(semd_backend *be)
+{
+    const int B = 2, C = 12, H = 5, W = 3, G = 4, per = C / G, sp = H * W;
+    float *hx, *hg, *hb;
+    semd_tensor *x = rand4(be, B, C, H, W, &hx), *y = empty4(be, B, C, H, W);
+    semd_tensor *g = rand_tensor(be, 1, C, 0, 0, 1, &hg), *b = rand_tensor(be, 1, C, 0, 0, 1, &hb);
+    double *want = malloc((size_t)B * C * sp * sizeof(double));
+    for (int silu = 0; silu < 2; silu++) {
+        for (int n = 0; n < B; n++)
+            for (int gr = 0; gr < G; gr++) {
+                const float *xs = hx + (n * C + gr * per) * sp;
+                double m = 0, v = 0;
+                for (int i = 0; i < per * sp; i++) m += xs[i];
+                m /= per * sp;
+                for (int i = 0; i < per * sp; i++) v += (xs[i] - m) * (xs[i] - m);
+                v /= per * sp;
+                for (int c = 0; c < per; c++)
+                    for (int i = 0; i < sp; i++) {
+                        int ch = gr * per + c;
+                        double r = (xs[c * sp + i] - m) / sqrt(v + 1e-6) * hg[ch] + hb[ch];
+                        want[(n * C + ch) * sp + i] = silu ? r / (1 + exp(-r)) : r;
+                    }
+            }
+        ASSERT_OK(semd_op_group_norm(y, x, g, b, G, 1e-6f, silu));
+        check(y, want, silu ? "group_norm+silu" : "group_norm");
+    }
+    ASSERT_EQ(semd_op_group_norm(y, x, g, b, 5, 1e-6f, 0), SEMD_EINVAL);
+    semd_tensor *ts[] = {x, y, g, b};
+    for (int i = 0; i < 4; i++) semd_tensor_free(ts[i]);
+    free(hx), free(hg), free(hb), free(want);
+}
+
+TEST(group_norm) { for_each_backend(do_group_norm); }
+
+static void do_layout_ops(semd_backend *be)
+{
+    float *ha, *hb, *hbias;
+    const int B = 2, C = 3, D = 5, H = 4, W = 3;
+    semd_tensor *a = rand4(be, B, C, H, W, &ha), *b = rand4(be, B, D, H, W, &hb);
+    /* nearest resize: 2x, and a non-integer ratio (what odd latent sizes need) */
+    for (int pass = 0; pass < 2; pass++) {
+        const int ho = pass ? 7 : 2 * H, wo = pass ? 5 : 2 * W;
+        semd_tensor *up = empty4(be, B, C, ho, wo);
+        double *want = malloc((size_t)B * C * ho * wo * sizeof(double));
+        for (int p = 0; p < B * C; p++)
+            for (int y = 0; y < ho; y++)
+                for (int x = 0; x < wo; x++)
+                    want[(p * ho + y) * wo + x] = ha[(p * H + y * H / ho) * W + x * W / wo];
+        ASSERT_OK(semd_op_upsample_nearest(up, a));
+        check(up, want, "upsample_nearest");
+        semd_tensor_free(up);
+        free(want);
+    }
+    semd_tensor *cat = empty4(be, B, C + D, H, W);
+    double *want = malloc((size_t)B * (C + D) * H * W * sizeof(double));
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C + D; c++)
+            for (int i = 0; i < H * W; i++)
+                want[(n * (C + D) + c) * H * W + i] =
+                    c < C ? ha[(n * C + c) * H * W + i] : hb[(n * D + c - C) * H * W + i];
+    ASSERT_OK(semd_op_concat_channels(cat, a, b));
+    check(cat, want, "concat_channels");
+    ASSERT_EQ(semd_op_concat_channels(cat, a, a), SEMD_ESHAPE);
+
+    semd_tensor *bias = rand_tensor(be, 2, B, C, 0, 1, &hbias), *shifted = empty4(be, B, C, H, W);
+    for (int p = 0; p < B * C; p++)
+        for (int i = 0; i < H * W; i++) want[p * H * W + i] = (double)ha[p * H * W + i] + hbias[p];
+    ASSERT_OK(semd_op_add_channel_bias(shifted, a, bias));
+    check(shifted, want, "add_channel_bias");
+
+    semd_tensor *tok = empty_like(be, 3, B, H * W, C), *back = empty4(be, B, C, H, W);
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < H * W; i++) want[(n * H * W + i) * C + c] = ha[(n * C + c) * H * W + i];
+    ASSERT_OK(semd_op_to_tokens(tok, a));
+    check(tok, want, "to_tokens");
+    for (int i = 0; i < B * C * H * W; i++) want[i] = ha[i];
+    ASSERT_OK(semd_op_from_tokens(back, tok));
+    check(back, want, "from_tokens");
+    ASSERT_EQ(semd_op_to_tokens(back, a), SEMD_ESHAPE);
+
+    semd_tensor *gx = empty_like(be, 3, B, H * W, 2 * C), *gy = empty_like(be, 3, B, H * W, C);
+    float *hg = malloc((size_t)B * H * W * 2 * C * sizeof(float));
+    for (int i = 0; i < B * H * W * 2 * C; i++) hg[i] = frand() * 3;
+    ASSERT_OK(semd_tensor_set(gx, hg));
+    for (int r = 0; r < B * H * W; r++)
+        for (int i = 0; i < C; i++) {
+            double g = hg[r * 2 * C + C + i];
+            want[r * C + i] = hg[r * 2 * C + i] * 0.5 * g * (1 + erf(g / sqrt(2.0)));
+        }
+    ASSERT_OK(semd_op_geglu(gy, gx));
+    check(gy, want, "geglu");
+    ASSERT_EQ(semd_op_geglu(gx, gy), SEMD_ESHAPE);
+
+    semd_tensor *ts[] = {a, b, cat, bias, shifted, tok, back, gx, gy};
+    for (int i = 0; i < 9; i++) semd_tensor_free(ts[i]);
+    free(ha), free(hb), free(hbias), free(hg), free(want);
+}
+
+TEST(layout_ops) { for_each_backend(do_layout_ops); }
+
 static const struct semd_test tests[] = {
+    TEST_ENTRY(conv2d), TEST_ENTRY(group_norm), TEST_ENTRY(layout_ops),
     TEST_ENTRY(linear),      TEST_ENTRY(layer_norm),          TEST_ENTRY(add_and_unary),
     TEST_ENTRY(attention),   TEST_ENTRY(embed_and_take_rows), TEST_ENTRY(tensor_errors),
     {0},

@@ -1,10 +1,16 @@
 """Tiny random models of the real architectures, and golden tensors from the reference.
 
 Writes (relative to the repository root):
-  tests/data/models/tiny-sd15/            diffusers folder (text_encoder/, tokenizer/, model_index.json)
-  tests/data/models/tiny-sd15.safetensors the same weights as an LDM single file, stored F16
+  tests/data/models/tiny-sd15/            diffusers folder: an LCM-distilled SD1.5-shaped pipeline
+                                          (text_encoder/, tokenizer/, unet/ with time_cond_proj_dim,
+                                          vae/, scheduler/, model_index.json)
+  tests/data/models/tiny-sd15.safetensors the text encoder as an LDM single file, stored F16
   tests/data/models/tiny-clip-gelu/       an SD2-style CLIP text encoder (exact GELU, other eos)
-  tests/data/golden/clip_*.safetensors    inputs and expected outputs (F32)
+  tests/data/models/tiny-unet-sd15/       an SD1.5-shaped UNet without the LCM input (unet/ only)
+  tests/data/models/tiny-unet-sdxl/       an SDXL-shaped UNet: linear projections, depth 2,
+                                          text_time embedding (unet/ only)
+  tests/data/models/taesd/                a full-width TAESD (AutoencoderTiny), random weights
+  tests/data/golden/*.safetensors         inputs and expected outputs (F32)
 
 Weights are rounded to fp16-representable values before anything is saved, so the F32
 diffusers copy and the F16 single file hold identical numbers and share one golden.
@@ -15,6 +21,7 @@ import os
 import shutil
 
 import torch
+from diffusers import AutoencoderKL, AutoencoderTiny, LCMScheduler, UNet2DConditionModel
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -89,11 +96,6 @@ def build_tiny_sd15(meta):
     shutil.rmtree(root, ignore_errors=True)
     model.save_pretrained(os.path.join(root, "text_encoder"), safe_serialization=True)
     clip_bpe.write_tokenizer_folder(os.path.join(root, "tokenizer"))
-    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": meta["diffusers"],
-             "text_encoder": ["transformers", "CLIPTextModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"]}
-    with open(os.path.join(root, "model_index.json"), "w") as f:
-        json.dump(index, f, indent=2)
     ldm_single_file(model, os.path.join(MODELS, "tiny-sd15.safetensors"))
 
     tok = CLIPTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
@@ -126,11 +128,154 @@ def build_tiny_clip_gelu(meta):
                     dict(meta, model="tiny-clip-gelu text_encoder"))
 
 
+# SD1 block layout at a tiny width; channels divisible by the 32 norm groups so the LDM
+# single-file naming (4 levels, 2 ResNets per down block) applies unchanged.
+UNET_SD15 = dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(32, 32, 64, 64),
+                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+                 cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+
+UNET_SDXL = dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(32, 64),
+                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                 transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
+                 use_linear_projection=True, cross_attention_dim=64, norm_num_groups=32,
+                 addition_embed_type="text_time", addition_time_embed_dim=8,
+                 projection_class_embeddings_input_dim=32 + 6 * 8)
+
+VAE_SD15 = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+                block_out_channels=(32, 32, 64, 64), norm_num_groups=32, sample_size=64,
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4, scaling_factor=0.18215)
+
+
+def seeded(seed, build):
+    torch.manual_seed(seed)
+    model = build().eval()
+    round_to_f16(model)
+    return model
+
+
+def randomize_norms(model, seed):
+    """Fresh models have gamma 1, beta 0, which would hide a swapped gamma/beta; perturb them."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_((torch.rand(p.shape, generator=g) - 0.5) * 0.2)
+                p.copy_(p.half().float())
+
+
+def unet_inputs(unet, seed, batch=2, size=(16, 16), ctx_len=77, cond_dim=None, sdxl=False):
+    g = torch.Generator().manual_seed(seed)
+    cfg = unet.config
+    inputs = {
+        "sample": torch.randn(batch, cfg.in_channels, *size, generator=g),
+        "timestep": torch.tensor([999.0, 259.0][:batch]),   # a different t per sample
+        "encoder_hidden_states": torch.randn(batch, ctx_len, cfg.cross_attention_dim, generator=g),
+    }
+    if cond_dim:
+        inputs["timestep_cond"] = torch.randn(batch, cond_dim, generator=g)
+    if sdxl:
+        inputs["text_embeds"] = torch.randn(batch, 32, generator=g)
+        inputs["time_ids"] = torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0],
+                                           [96.0, 80.0, 8.0, 4.0, 64.0, 48.0]][:batch])
+    return inputs
+
+
+def run_unet(unet, inputs):
+    kwargs = {}
+    if "timestep_cond" in inputs:
+        kwargs["timestep_cond"] = inputs["timestep_cond"]
+    if "text_embeds" in inputs:
+        kwargs["added_cond_kwargs"] = {"text_embeds": inputs["text_embeds"],
+                                       "time_ids": inputs["time_ids"]}
+    with torch.no_grad():
+        return unet(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"],
+                    **kwargs).sample
+
+
+def golden_unet(unet, name, seed, meta, **kw):
+    inputs = unet_inputs(unet, seed, **kw)
+    out = run_unet(unet, inputs)
+    save_golden(name, dict(inputs, expected_sample=out), dict(meta, config=json.dumps(dict(unet.config))))
+
+
+def build_unets(meta):
+    lcm = seeded(10, lambda: UNet2DConditionModel(**UNET_SD15, time_cond_proj_dim=32))
+    randomize_norms(lcm, 10)
+    lcm.save_pretrained(os.path.join(MODELS, "tiny-sd15", "unet"), safe_serialization=True)
+    golden_unet(lcm, "unet_tiny_lcm.safetensors", 11, meta, cond_dim=32, ctx_len=77)
+
+    plain = seeded(12, lambda: UNet2DConditionModel(**UNET_SD15))
+    randomize_norms(plain, 12)
+    root = os.path.join(MODELS, "tiny-unet-sd15")
+    shutil.rmtree(root, ignore_errors=True)
+    plain.save_pretrained(os.path.join(root, "unet"), safe_serialization=True)
+    golden_unet(plain, "unet_tiny_sd15.safetensors", 13, meta, size=(24, 16))
+
+    xl = seeded(14, lambda: UNet2DConditionModel(**UNET_SDXL))
+    randomize_norms(xl, 14)
+    root = os.path.join(MODELS, "tiny-unet-sdxl")
+    shutil.rmtree(root, ignore_errors=True)
+    xl.save_pretrained(os.path.join(root, "unet"), safe_serialization=True)
+    golden_unet(xl, "unet_tiny_sdxl.safetensors", 15, meta, ctx_len=20, sdxl=True)
+
+
+def build_vaes(meta):
+    vae = seeded(20, lambda: AutoencoderKL(**VAE_SD15))
+    randomize_norms(vae, 20)
+    vae.save_pretrained(os.path.join(MODELS, "tiny-sd15", "vae"), safe_serialization=True)
+    g = torch.Generator().manual_seed(21)
+    image = torch.rand(2, 3, 64, 48, generator=g) * 2 - 1
+    latent = torch.randn(2, 4, 8, 6, generator=g)
+    with torch.no_grad():
+        mean = vae.encode(image).latent_dist.mean
+        decoded = vae.decode(latent).sample
+    save_golden("vae_tiny.safetensors", {"sample": image, "expected_latent_mean": mean,
+                                         "latent": latent, "expected_sample": decoded},
+                dict(meta, config=json.dumps(dict(vae.config))))
+
+    taesd = seeded(22, lambda: AutoencoderTiny())  # the real TAESD configuration, full width
+    root = os.path.join(MODELS, "taesd")
+    shutil.rmtree(root, ignore_errors=True)
+    taesd.save_pretrained(root, safe_serialization=True)
+    with torch.no_grad():
+        t_mean = taesd.encode(image).latents
+        t_decoded = taesd.decode(latent * 2).sample   # larger latents exercise the tanh clamp
+    save_golden("taesd.safetensors", {"sample": image, "expected_latent_mean": t_mean,
+                                      "latent": latent * 2, "expected_sample": t_decoded},
+                dict(meta, config=json.dumps(dict(taesd.config))))
+
+
+def build_scheduler_and_index(meta):
+    root = os.path.join(MODELS, "tiny-sd15")
+    # LCM_Dreamshaper_v7's scheduler settings.
+    LCMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                 set_alpha_to_one=True, original_inference_steps=50,
+                 timestep_scaling=10.0).save_pretrained(os.path.join(root, "scheduler"))
+    index = {"_class_name": "LatentConsistencyModelPipeline", "_diffusers_version": meta["diffusers"],
+             "requires_safety_checker": False, "feature_extractor": [None, None],
+             "safety_checker": [None, None], "image_encoder": [None, None],
+             "scheduler": ["diffusers", "LCMScheduler"],
+             "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"],
+             "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"]}
+    with open(os.path.join(root, "model_index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+
+
 def main():
     meta = versions()
     os.makedirs(MODELS, exist_ok=True)
     build_tiny_sd15(meta)
     build_tiny_clip_gelu(meta)
+    build_unets(meta)
+    build_vaes(meta)
+    build_scheduler_and_index(meta)
 
 
 if __name__ == "__main__":

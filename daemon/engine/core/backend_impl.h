@@ -28,6 +28,21 @@ struct semd_backend_ops {
     int (*attention)(semd_backend *be, semd_tensor *o, const semd_tensor *q, const semd_tensor *k,
                      const semd_tensor *v, int heads, int causal);
     int (*take_rows)(semd_backend *be, semd_tensor *y, const semd_tensor *x, const int32_t *rows);
+    int (*conv2d)(semd_backend *be, semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                  const semd_tensor *b, semd_conv_params p);
+    int (*group_norm)(semd_backend *be, semd_tensor *y, const semd_tensor *x,
+                      const semd_tensor *gamma, const semd_tensor *beta, int groups, float eps,
+                      int silu);
+    int (*upsample_nearest)(semd_backend *be, semd_tensor *y, const semd_tensor *x);
+    int (*concat_channels)(semd_backend *be, semd_tensor *y, const semd_tensor *a,
+                           const semd_tensor *b);
+    int (*add_channel_bias)(semd_backend *be, semd_tensor *y, const semd_tensor *x,
+                            const semd_tensor *bias);
+    /* to_tokens: [B,C,N] -> [B,N,C]; from_tokens: [B,N,C] -> [B,C,N] */
+    int (*transpose_tokens)(semd_backend *be, semd_tensor *y, const semd_tensor *x, int64_t batch,
+                            int64_t rows, int64_t cols);
+    int (*geglu)(semd_backend *be, semd_tensor *y, const semd_tensor *x);
+    int (*scale)(semd_backend *be, semd_tensor *y, const semd_tensor *x, float s, float t);
 };
 
 struct semd_backend {

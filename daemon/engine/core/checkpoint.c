@@ -39,11 +39,12 @@ static const char *join(char *buf, size_t cap, const char *dir, const char *name
 static int check_diffusers_folder(const char *dir)
 {
     char p[4096];
-    if (semd_is_file(join(p, sizeof p, dir, "model_index.json")) ||
-        semd_is_dir(join(p, sizeof p, dir, "text_encoder")))
-        return SEMD_OK;
-    return semd_error(SEMD_EFORMAT, "%s: not a diffusers model folder (no model_index.json or "
-                      "text_encoder/)", dir);
+    static const char *const parts[] = {"model_index.json", "text_encoder", "unet", "vae"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (semd_is_file(join(p, sizeof p, dir, parts[i])) || semd_is_dir(join(p, sizeof p, dir, parts[i])))
+            return SEMD_OK;
+    return semd_error(SEMD_EFORMAT, "%s: not a diffusers model folder (no model_index.json, "
+                      "text_encoder/, unet/ or vae/)", dir);
 }
 
 int semd_checkpoint_open(const char *path, const char *config_dir, semd_checkpoint **out)
@@ -137,4 +138,31 @@ int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip 
     *out = NULL;
     if (ck->layout == SEMD_LAYOUT_DIFFUSERS) return clip_from_folder(ck, be, out);
     return clip_from_single_file(ck, be, out);
+}
+
+/* A diffusers component folder: <config_dir>/<name>/config.json and its weights. */
+static int component(const semd_checkpoint *ck, const char *name, char *cfg_path, size_t cap,
+                     semd_weights **w)
+{
+    char dir[4096];
+    join(dir, sizeof dir, ck->config_dir, name);
+    if (!semd_is_dir(dir)) return semd_error(SEMD_ENOTFOUND, "%s: no %s/ folder", ck->config_dir, name);
+    join(cfg_path, cap, dir, "config.json");
+    return semd_weights_open(dir, w);
+}
+
+int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet **out)
+{
+    *out = NULL;
+    if (ck->layout != SEMD_LAYOUT_DIFFUSERS)
+        return semd_error(SEMD_EUNSUPPORTED, "%s: UNets from single-file checkpoints are not "
+                          "supported yet", ck->path);
+    char cfg_path[4200];
+    semd_unet_config cfg;
+    semd_weights *w = NULL;
+    int rc = component(ck, "unet", cfg_path, sizeof cfg_path, &w);
+    if (!rc) rc = semd_unet_config_load(cfg_path, &cfg);
+    if (!rc) rc = semd_unet_load(be, &cfg, w, "", out);
+    semd_weights_free(w);
+    return rc;
 }

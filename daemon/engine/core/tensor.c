@@ -178,7 +178,7 @@ int semd_op_unary(semd_tensor *y, const semd_tensor *x, semd_unary f)
     if (!y || !x) return semd_error(SEMD_EINVAL, "unary: NULL argument");
     if (semd_tensor_numel(y) != semd_tensor_numel(x))
         return shape_error("unary", "element counts differ", y, x);
-    if (f != SEMD_UNARY_SILU && f != SEMD_UNARY_GELU && f != SEMD_UNARY_QUICK_GELU)
+    if ((int)f < SEMD_UNARY_SILU || (int)f > SEMD_UNARY_TANH_CLAMP3)
         return semd_error(SEMD_EINVAL, "unary: unknown function %d", (int)f);
     int rc = same_backend("unary", y, x);
     if (rc) return rc;
@@ -221,4 +221,126 @@ int semd_op_take_rows(semd_tensor *y, const semd_tensor *x, const int32_t *rows)
     int rc = same_backend("take_rows", y, x);
     if (rc) return rc;
     return y->be->ops->take_rows(y->be, y, x, rows);
+}
+
+/* ---- image ops (NCHW) ---- */
+
+static int is_nchw(const semd_tensor *t) { return t->ndim == 4; }
+
+int semd_op_conv2d(semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                   const semd_tensor *b, semd_conv_params p)
+{
+    if (!y || !x || !w) return semd_error(SEMD_EINVAL, "conv2d: NULL argument");
+    if (!is_nchw(x) || !is_nchw(y) || !is_nchw(w) || w->ne[1] != x->ne[1])
+        return shape_error("conv2d", "want x [B,Ci,H,W] and w [Co,Ci,kh,kw]", x, w);
+    if (p.stride < 1 || p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0)
+        return semd_error(SEMD_EINVAL, "conv2d: stride %d / negative padding", p.stride);
+    const int64_t hp = x->ne[2] + p.pad_top + p.pad_bottom, wp = x->ne[3] + p.pad_left + p.pad_right;
+    if (hp < w->ne[2] || wp < w->ne[3])
+        return shape_error("conv2d", "kernel larger than the padded input", x, w);
+    const int64_t ho = (hp - w->ne[2]) / p.stride + 1, wo = (wp - w->ne[3]) / p.stride + 1;
+    if (y->ne[0] != x->ne[0] || y->ne[1] != w->ne[0] || y->ne[2] != ho || y->ne[3] != wo)
+        return shape_error("conv2d", "y must be [B,Co,Ho,Wo]", y, x);
+    if (b && !is_vector(b, w->ne[0])) return shape_error("conv2d", "bias must be [Co]", b, w);
+    if (y == x) return semd_error(SEMD_EINVAL, "conv2d: y must not alias x");
+    int rc = same_backend("conv2d", y, x);
+    if (!rc) rc = same_backend("conv2d", y, w);
+    if (!rc) rc = same_backend("conv2d", y, b);
+    if (rc) return rc;
+    return y->be->ops->conv2d(y->be, y, x, w, b, p);
+}
+
+int semd_op_group_norm(semd_tensor *y, const semd_tensor *x, const semd_tensor *gamma,
+                       const semd_tensor *beta, int groups, float eps, int silu)
+{
+    if (!y || !x || !gamma || !beta) return semd_error(SEMD_EINVAL, "group_norm: NULL argument");
+    if (x->ndim < 2 || semd_tensor_numel(y) != semd_tensor_numel(x) || y->ne[1] != x->ne[1])
+        return shape_error("group_norm", "want matching [B,C,...] x and y", x, y);
+    if (groups <= 0 || x->ne[1] % groups)
+        return semd_error(SEMD_EINVAL, "group_norm: %d groups do not divide %lld channels", groups,
+                          (long long)x->ne[1]);
+    if (!is_vector(gamma, x->ne[1]) || !is_vector(beta, x->ne[1]))
+        return shape_error("group_norm", "gamma/beta must be [C]", gamma, x);
+    int rc = same_backend("group_norm", y, x);
+    if (!rc) rc = same_backend("group_norm", y, gamma);
+    if (!rc) rc = same_backend("group_norm", y, beta);
+    if (rc) return rc;
+    return y->be->ops->group_norm(y->be, y, x, gamma, beta, groups, eps, silu);
+}
+
+int semd_op_upsample_nearest(semd_tensor *y, const semd_tensor *x)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "upsample: NULL argument");
+    if (!is_nchw(x) || !is_nchw(y) || y->ne[0] != x->ne[0] || y->ne[1] != x->ne[1])
+        return shape_error("upsample", "want [B,C,H,W] in and out", x, y);
+    if (y == x) return semd_error(SEMD_EINVAL, "upsample: y must not alias x");
+    int rc = same_backend("upsample", y, x);
+    return rc ? rc : y->be->ops->upsample_nearest(y->be, y, x);
+}
+
+int semd_op_concat_channels(semd_tensor *y, const semd_tensor *a, const semd_tensor *b)
+{
+    if (!y || !a || !b) return semd_error(SEMD_EINVAL, "concat: NULL argument");
+    if (!is_nchw(a) || !is_nchw(b) || !is_nchw(y) || a->ne[0] != b->ne[0] || a->ne[2] != b->ne[2] ||
+        a->ne[3] != b->ne[3])
+        return shape_error("concat", "inputs must be [B,*,H,W] alike", a, b);
+    if (y->ne[0] != a->ne[0] || y->ne[1] != a->ne[1] + b->ne[1] || y->ne[2] != a->ne[2] ||
+        y->ne[3] != a->ne[3])
+        return shape_error("concat", "y must be [B,Ca+Cb,H,W]", y, a);
+    if (y == a || y == b) return semd_error(SEMD_EINVAL, "concat: y aliases an input");
+    int rc = same_backend("concat", y, a);
+    if (!rc) rc = same_backend("concat", y, b);
+    return rc ? rc : y->be->ops->concat_channels(y->be, y, a, b);
+}
+
+int semd_op_add_channel_bias(semd_tensor *y, const semd_tensor *x, const semd_tensor *bias)
+{
+    if (!y || !x || !bias) return semd_error(SEMD_EINVAL, "add_channel_bias: NULL argument");
+    if (x->ndim < 2 || semd_tensor_numel(y) != semd_tensor_numel(x) || bias->ndim != 2 ||
+        bias->ne[0] != x->ne[0] || bias->ne[1] != x->ne[1])
+        return shape_error("add_channel_bias", "want x [B,C,...] and bias [B,C]", x, bias);
+    int rc = same_backend("add_channel_bias", y, x);
+    if (!rc) rc = same_backend("add_channel_bias", y, bias);
+    return rc ? rc : y->be->ops->add_channel_bias(y->be, y, x, bias);
+}
+
+int semd_op_to_tokens(semd_tensor *y, const semd_tensor *x)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "to_tokens: NULL argument");
+    if (!is_nchw(x) || y->ndim != 3 || y->ne[0] != x->ne[0] || y->ne[1] != x->ne[2] * x->ne[3] ||
+        y->ne[2] != x->ne[1])
+        return shape_error("to_tokens", "want x [B,C,H,W] and y [B,H*W,C]", x, y);
+    if (y == x) return semd_error(SEMD_EINVAL, "to_tokens: y must not alias x");
+    int rc = same_backend("to_tokens", y, x);
+    return rc ? rc : y->be->ops->transpose_tokens(y->be, y, x, x->ne[0], x->ne[1], y->ne[1]);
+}
+
+int semd_op_from_tokens(semd_tensor *y, const semd_tensor *x)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "from_tokens: NULL argument");
+    if (!is_nchw(y) || x->ndim != 3 || x->ne[0] != y->ne[0] || x->ne[1] != y->ne[2] * y->ne[3] ||
+        x->ne[2] != y->ne[1])
+        return shape_error("from_tokens", "want x [B,H*W,C] and y [B,C,H,W]", x, y);
+    if (y == x) return semd_error(SEMD_EINVAL, "from_tokens: y must not alias x");
+    int rc = same_backend("from_tokens", y, x);
+    return rc ? rc : y->be->ops->transpose_tokens(y->be, y, x, x->ne[0], x->ne[1], x->ne[2]);
+}
+
+int semd_op_geglu(semd_tensor *y, const semd_tensor *x)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "geglu: NULL argument");
+    if (last_dim(x) % 2 || last_dim(y) * 2 != last_dim(x) || leading(y) != leading(x))
+        return shape_error("geglu", "want x [...,2I] and y [...,I]", x, y);
+    if (y == x) return semd_error(SEMD_EINVAL, "geglu: y must not alias x");
+    int rc = same_backend("geglu", y, x);
+    return rc ? rc : y->be->ops->geglu(y->be, y, x);
+}
+
+int semd_op_scale(semd_tensor *y, const semd_tensor *x, float s, float t)
+{
+    if (!y || !x) return semd_error(SEMD_EINVAL, "scale: NULL argument");
+    if (semd_tensor_numel(y) != semd_tensor_numel(x))
+        return shape_error("scale", "element counts differ", y, x);
+    int rc = same_backend("scale", y, x);
+    return rc ? rc : y->be->ops->scale(y->be, y, x, s, t);
 }

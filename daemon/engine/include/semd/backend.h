@@ -58,7 +58,9 @@ int semd_tensor_get(const semd_tensor *t, float *dst);
 typedef enum semd_unary {
     SEMD_UNARY_SILU,       /* x * sigmoid(x) */
     SEMD_UNARY_GELU,       /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
-    SEMD_UNARY_QUICK_GELU  /* x * sigmoid(1.702 x), OpenAI CLIP */
+    SEMD_UNARY_QUICK_GELU, /* x * sigmoid(1.702 x), OpenAI CLIP */
+    SEMD_UNARY_RELU,       /* max(x, 0), TAESD */
+    SEMD_UNARY_TANH_CLAMP3 /* 3 tanh(x / 3), TAESD's soft clamp of latents */
 } semd_unary;
 
 /*
@@ -91,6 +93,47 @@ int semd_op_unary(semd_tensor *y, const semd_tensor *x, semd_unary f);
  */
 int semd_op_attention(semd_tensor *o, const semd_tensor *q, const semd_tensor *k,
                       const semd_tensor *v, int heads, int causal);
+
+/*
+ * 2-D convolution (cross-correlation), NCHW: x [B,Ci,H,W], w [Co,Ci,kh,kw],
+ * b [Co] or NULL, y [B,Co,Ho,Wo] with Ho = (H + pad_top + pad_bottom - kh) /
+ * stride + 1 (likewise Wo). Zero padding; asymmetric padding serves the VAE
+ * encoder's right/bottom-only downsampling.
+ */
+typedef struct semd_conv_params {
+    int stride;
+    int pad_top, pad_left, pad_bottom, pad_right;
+} semd_conv_params;
+
+int semd_op_conv2d(semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
+                   const semd_tensor *b, semd_conv_params p);
+
+/*
+ * GroupNorm over [B,C,...]: C split into `groups` contiguous groups, biased
+ * variance over each group's channels x spatial positions; then per-channel
+ * gamma, beta [C]; then SiLU when `silu` (the ResNet pattern, fused).
+ */
+int semd_op_group_norm(semd_tensor *y, const semd_tensor *x, const semd_tensor *gamma,
+                       const semd_tensor *beta, int groups, float eps, int silu);
+
+/* Nearest-neighbour resize of [B,C,H,W] to y's [B,C,Ho,Wo]: src = floor(dst * in / out). */
+int semd_op_upsample_nearest(semd_tensor *y, const semd_tensor *x);
+
+/* Channel concat of [B,Ca,H,W] and [B,Cb,H,W] into [B,Ca+Cb,H,W], a first. */
+int semd_op_concat_channels(semd_tensor *y, const semd_tensor *a, const semd_tensor *b);
+
+/* y[b,c,...] = x[b,c,...] + bias[b,c]: a per-sample, per-channel shift. bias: [B,C]. */
+int semd_op_add_channel_bias(semd_tensor *y, const semd_tensor *x, const semd_tensor *bias);
+
+/* [B,C,H,W] <-> [B,H*W,C] (the "token" view), either direction by y's rank. */
+int semd_op_to_tokens(semd_tensor *y, const semd_tensor *x);
+int semd_op_from_tokens(semd_tensor *y, const semd_tensor *x);
+
+/* GEGLU: x [..., 2I] -> y [..., I] = x[..., :I] * GELU(x[..., I:]). */
+int semd_op_geglu(semd_tensor *y, const semd_tensor *x);
+
+/* y = x * s + t, elementwise with scalars; y may alias x. */
+int semd_op_scale(semd_tensor *y, const semd_tensor *x, float s, float t);
 
 /* y[b,:] = x[b, rows[b], :]. x: [B,L,D]; y: [B,D]; rows: host memory, B entries. */
 int semd_op_take_rows(semd_tensor *y, const semd_tensor *x, const int32_t *rows);

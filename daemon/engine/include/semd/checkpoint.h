@@ -16,6 +16,7 @@
 #include "semd/backend.h"
 #include "semd/clip.h"
 #include "semd/tokenizer.h"
+#include "semd/unet.h"
 #include "semd/weights.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,7 @@ semd_checkpoint_layout semd_checkpoint_layout_of(const semd_checkpoint *ck);
 
 int semd_checkpoint_tokenizer(const semd_checkpoint *ck, semd_tokenizer **out);
 int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out);
+int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet **out);
 
 #ifdef __cplusplus
 }
