@@ -166,3 +166,19 @@ int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet 
     semd_weights_free(w);
     return rc;
 }
+
+int semd_checkpoint_vae(const semd_checkpoint *ck, semd_backend *be, int parts, semd_vae **out)
+{
+    *out = NULL;
+    if (ck->layout != SEMD_LAYOUT_DIFFUSERS)
+        return semd_error(SEMD_EUNSUPPORTED, "%s: VAEs from single-file checkpoints are not "
+                          "supported yet", ck->path);
+    char cfg_path[4200];
+    semd_vae_config cfg;
+    semd_weights *w = NULL;
+    int rc = component(ck, "vae", cfg_path, sizeof cfg_path, &w);
+    if (!rc) rc = semd_vae_config_load(cfg_path, &cfg);
+    if (!rc) rc = semd_vae_load(be, &cfg, w, "", parts, out);
+    semd_weights_free(w);
+    return rc;
+}

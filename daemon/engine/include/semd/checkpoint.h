@@ -17,6 +17,7 @@
 #include "semd/clip.h"
 #include "semd/tokenizer.h"
 #include "semd/unet.h"
+#include "semd/vae.h"
 #include "semd/weights.h"
 
 #ifdef __cplusplus
@@ -38,6 +39,8 @@ semd_checkpoint_layout semd_checkpoint_layout_of(const semd_checkpoint *ck);
 int semd_checkpoint_tokenizer(const semd_checkpoint *ck, semd_tokenizer **out);
 int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out);
 int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet **out);
+/* parts: SEMD_VAE_ENCODER and/or SEMD_VAE_DECODER. */
+int semd_checkpoint_vae(const semd_checkpoint *ck, semd_backend *be, int parts, semd_vae **out);
 
 #ifdef __cplusplus
 }
