@@ -9,14 +9,14 @@
 
 #define TOL 1e-4
 
-TEST(vae_encode_decode)
+static void check_vae(const char *model, const char *config)
 {
     semd_backend *be;
     semd_checkpoint *ck;
     semd_vae *vae;
     semd_st_file *g = golden_open("golden/vae_tiny.safetensors");
     ASSERT_OK(semd_backend_cpu_new(0, &be));
-    ASSERT_OK(semd_checkpoint_open(golden_data("models/tiny-sd15"), NULL, &ck));
+    ASSERT_OK(semd_checkpoint_open(golden_data(model), config ? golden_data(config) : NULL, &ck));
     ASSERT_OK(semd_checkpoint_vae(ck, be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &vae));
     ASSERT(semd_vae_config_of(vae)->scaling_factor == 0.18215f);
     semd_tensor *image = golden_tensor(be, g, "sample", 0), *latent = golden_tensor(be, g, "latent", 0);
@@ -29,6 +29,11 @@ TEST(vae_encode_decode)
     semd_tensor_free(image), semd_tensor_free(latent), semd_tensor_free(mean), semd_tensor_free(decoded);
     semd_vae_free(vae), semd_checkpoint_free(ck), semd_backend_free(be), semd_st_close(g);
 }
+
+TEST(vae_encode_decode) { check_vae("models/tiny-sd15", NULL); }
+
+/* The LDM single file stores the mid-attention projections as 1x1 convs, in F16. */
+TEST(vae_single_file) { check_vae("models/tiny-sd15.safetensors", "models/tiny-sd15"); }
 
 TEST(vae_decoder_only)
 {
@@ -120,6 +125,7 @@ TEST(taesd_original_files)
 
 static const struct semd_test tests[] = {
     TEST_ENTRY(vae_encode_decode),
+    TEST_ENTRY(vae_single_file),
     TEST_ENTRY(vae_decoder_only),
     TEST_ENTRY(taesd_diffusers_folder),
     TEST_ENTRY(taesd_original_files),

@@ -4,7 +4,9 @@ Writes (relative to the repository root):
   tests/data/models/tiny-sd15/            diffusers folder: an LCM-distilled SD1.5-shaped pipeline
                                           (text_encoder/, tokenizer/, unet/ with time_cond_proj_dim,
                                           vae/, scheduler/, model_index.json)
-  tests/data/models/tiny-sd15.safetensors the text encoder as an LDM single file, stored F16
+  tests/data/models/tiny-sd15.safetensors the same pipeline as an LDM single file, stored F16
+                                          (names by gen_weight_names' rules, checked by
+                                          round-tripping through diffusers' own converters)
   tests/data/models/tiny-clip-gelu/       an SD2-style CLIP text encoder (exact GELU, other eos)
   tests/data/models/tiny-unet-sd15/       an SD1.5-shaped UNet without the LCM input (unet/ only)
   tests/data/models/tiny-unet-sdxl/       an SDXL-shaped UNet: linear projections, depth 2,
@@ -26,6 +28,7 @@ from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 import clip_bpe
+import gen_weight_names as names
 
 REPO = clip_bpe.REPO
 DATA = os.path.join(REPO, "tests", "data")
@@ -70,19 +73,65 @@ def encode(model, ids, clip_skip=None):
     return {k: v.float().contiguous() for k, v in result.items()}
 
 
+def unchanged(path, tensors, metadata):
+    """safetensors' header order is not stable; keep a file whose contents are already equal."""
+    if not os.path.exists(path):
+        return False
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        if f.metadata() != metadata or set(f.keys()) != set(tensors):
+            return False
+        return all(torch.equal(f.get_tensor(k), v) for k, v in tensors.items())
+
+
 def save_golden(name, tensors, meta):
     os.makedirs(GOLDEN, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(GOLDEN, name),
-              metadata={k: str(v) for k, v in meta.items()})
+    path = os.path.join(GOLDEN, name)
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    metadata = {k: str(v) for k, v in meta.items()}
+    if not unchanged(path, tensors, metadata):
+        save_file(tensors, path, metadata=metadata)
 
 
-def ldm_single_file(model, path):
-    """SD1 single-file naming: the HF CLIP names under cond_stage_model.transformer."""
-    tensors = {"cond_stage_model.transformer." + k: v.half().contiguous()
-               for k, v in model.state_dict().items() if not k.endswith("position_ids")}
-    # Real SD1 files carry this buffer; loaders must skip it.
+def ldm_names(blocks, state):
+    """diffusers name -> LDM name for a module's state dict."""
+    blocks = list(blocks)
+    return {k: names.to_ldm(k, blocks)[1] for k in state}
+
+
+def check_with_diffusers(convert, ldm_state, state, **kw):
+    """diffusers' own converter must give back exactly the diffusers state dict (its UNet
+    converter does not carry LCM's cond_proj, which LCM files keep under the diffusers name)."""
+    back = convert(dict(ldm_state), **kw)
+    missing = set(state) - set(back) - {"time_embedding.cond_proj.weight"}
+    assert set(back) <= set(state) and not missing, sorted(set(back) ^ set(state))[:8]
+    for k, v in back.items():
+        assert torch.equal(v.reshape(state[k].shape), state[k]), k
+
+
+def ldm_single_file(text, unet, vae, path):
+    from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint,
+                                                     convert_ldm_vae_checkpoint)
+    tensors = {}
+    u = unet.state_dict()
+    unet_map = ldm_names(names.unet_blocks(dict(unet.config)), u)
+    ldm_unet = {"model.diffusion_model." + unet_map[k]: v for k, v in u.items()}
+    check_with_diffusers(convert_ldm_unet_checkpoint, ldm_unet, u, config=dict(unet.config))
+    tensors.update(ldm_unet)
+    v = vae.state_dict()
+    vae_map = ldm_names(names.vae_blocks(dict(vae.config)), v)
+    # LDM stores the VAE attention projections as 1x1 convolutions.
+    ldm_vae = {"first_stage_model." + vae_map[k]: (t[:, :, None, None] if names.is_vae_attn_linear(k) else t)
+               for k, t in v.items()}
+    check_with_diffusers(convert_ldm_vae_checkpoint, ldm_vae, v, config=dict(vae.config))
+    tensors.update(ldm_vae)
+    tensors.update({"cond_stage_model.transformer." + k: t for k, t in text.state_dict().items()
+                    if not k.endswith("position_ids")})
+    tensors = {k: t.half().contiguous() for k, t in tensors.items()}
+    # Real SD1 files carry these buffers; loaders must skip them.
     tensors["cond_stage_model.transformer.text_model.embeddings.position_ids"] = \
-        torch.arange(model.config.max_position_embeddings, dtype=torch.int64)[None]
+        torch.arange(text.config.max_position_embeddings, dtype=torch.int64)[None]
+    tensors["alphas_cumprod"] = torch.linspace(0.999, 0.005, 1000)
     save_file(tensors, path, metadata={"format": "pt"})
 
 
@@ -96,9 +145,9 @@ def build_tiny_sd15(meta):
     shutil.rmtree(root, ignore_errors=True)
     model.save_pretrained(os.path.join(root, "text_encoder"), safe_serialization=True)
     clip_bpe.write_tokenizer_folder(os.path.join(root, "tokenizer"))
-    ldm_single_file(model, os.path.join(MODELS, "tiny-sd15.safetensors"))
 
     tok = CLIPTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
+    build_tiny_sd15.text_encoder = model
     ids = tok(PROMPTS, padding="max_length", max_length=77, truncation=True,
               return_tensors="pt").input_ids
     out = encode(model, ids)
@@ -197,14 +246,20 @@ def run_unet(unet, inputs):
                     **kwargs).sample
 
 
+def config_json(model):
+    """The model's config for a golden's metadata, without diffusers' unordered bookkeeping."""
+    return json.dumps({k: v for k, v in dict(model.config).items() if not k.startswith("_")})
+
+
 def golden_unet(unet, name, seed, meta, **kw):
     inputs = unet_inputs(unet, seed, **kw)
     out = run_unet(unet, inputs)
-    save_golden(name, dict(inputs, expected_sample=out), dict(meta, config=json.dumps(dict(unet.config))))
+    save_golden(name, dict(inputs, expected_sample=out), dict(meta, config=config_json(unet)))
 
 
 def build_unets(meta):
     lcm = seeded(10, lambda: UNet2DConditionModel(**UNET_SD15, time_cond_proj_dim=32))
+    build_unets.lcm = lcm
     randomize_norms(lcm, 10)
     lcm.save_pretrained(os.path.join(MODELS, "tiny-sd15", "unet"), safe_serialization=True)
     golden_unet(lcm, "unet_tiny_lcm.safetensors", 11, meta, cond_dim=32, ctx_len=77)
@@ -228,6 +283,7 @@ def build_vaes(meta):
     vae = seeded(20, lambda: AutoencoderKL(**VAE_SD15))
     randomize_norms(vae, 20)
     vae.save_pretrained(os.path.join(MODELS, "tiny-sd15", "vae"), safe_serialization=True)
+    build_vaes.vae = vae
     g = torch.Generator().manual_seed(21)
     image = torch.rand(2, 3, 64, 48, generator=g) * 2 - 1
     latent = torch.randn(2, 4, 8, 6, generator=g)
@@ -236,7 +292,7 @@ def build_vaes(meta):
         decoded = vae.decode(latent).sample
     save_golden("vae_tiny.safetensors", {"sample": image, "expected_latent_mean": mean,
                                          "latent": latent, "expected_sample": decoded},
-                dict(meta, config=json.dumps(dict(vae.config))))
+                dict(meta, config=config_json(vae)))
 
     taesd = seeded(22, lambda: AutoencoderTiny())  # the real TAESD configuration, full width
     root = os.path.join(MODELS, "taesd")
@@ -247,7 +303,7 @@ def build_vaes(meta):
         t_decoded = taesd.decode(latent * 2).sample   # larger latents exercise the tanh clamp
     save_golden("taesd.safetensors", {"sample": image, "expected_latent_mean": t_mean,
                                       "latent": latent * 2, "expected_sample": t_decoded},
-                dict(meta, config=json.dumps(dict(taesd.config))))
+                dict(meta, config=config_json(taesd)))
 
 
 def build_scheduler_and_index(meta):
@@ -276,6 +332,8 @@ def main():
     build_unets(meta)
     build_vaes(meta)
     build_scheduler_and_index(meta)
+    ldm_single_file(build_tiny_sd15.text_encoder, build_unets.lcm, build_vaes.vae,
+                    os.path.join(MODELS, "tiny-sd15.safetensors"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #include "blocks.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include "semd/status.h"
@@ -13,22 +14,59 @@ static void format_name(char *buf, const char *fmt, va_list ap)
     vsnprintf(buf, NAME_MAX_LEN, fmt, ap);
 }
 
+/* The name the weight set knows a diffusers-named tensor by. */
+static int stored_name(const semd_loader *ld, const char *name, char *out, size_t cap)
+{
+    const semd_weight_view *v = ld->view;
+    if (v->ldm) return semd_diffusers_to_ldm(v->ldm, ld->module, name, out, cap);
+    if (snprintf(out, cap, "%s%s", v->prefix ? v->prefix : "", name) >= (int)cap)
+        return semd_error(SEMD_EINVAL, "tensor name too long: %s", name);
+    return SEMD_OK;
+}
+
+static int load_named(const semd_loader *ld, const char *name, int ndim, const int64_t *shape,
+                      semd_tensor **out)
+{
+    char stored[NAME_MAX_LEN + 64];
+    float *host = NULL;
+    int64_t ne[SEMD_MAX_DIMS];
+    *out = NULL;
+    int rc = stored_name(ld, name, stored, sizeof stored);
+    if (!rc) rc = semd_weights_read(ld->view->w, "", stored, ndim, shape, &host, ne);
+    if (!rc) rc = semd_tensor_new(ld->be, ndim, ne, out);
+    if (!rc && (rc = semd_tensor_set(*out, host))) semd_tensor_free(*out), *out = NULL;
+    free(host);
+    return rc;
+}
+
 static int load(const semd_loader *ld, const char *base, const char *suffix, int ndim,
                 const int64_t *shape, semd_tensor **out)
 {
     char name[NAME_MAX_LEN + 16];
     snprintf(name, sizeof name, "%s.%s", base, suffix);
-    return semd_weights_load(ld->w, ld->prefix, name, ndim, shape, ld->be, out);
+    return load_named(ld, name, ndim, shape, out);
 }
 
-int semd_has_weight(const semd_loader *ld, const char *fmt, ...)
+int semd_load_tensor(const semd_loader *ld, semd_tensor **out, int ndim, const int64_t *shape,
+                     const char *fmt, ...)
 {
     char name[NAME_MAX_LEN];
     va_list ap;
     va_start(ap, fmt);
     format_name(name, fmt, ap);
     va_end(ap);
-    return semd_weights_find(ld->w, ld->prefix, name) != NULL;
+    return load_named(ld, name, ndim, shape, out);
+}
+
+int semd_has_weight(const semd_loader *ld, const char *fmt, ...)
+{
+    char name[NAME_MAX_LEN], stored[NAME_MAX_LEN + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    format_name(name, fmt, ap);
+    va_end(ap);
+    return stored_name(ld, name, stored, sizeof stored) == SEMD_OK &&
+           semd_weights_find(ld->view->w, "", stored) != NULL;
 }
 
 static int load_linear(const semd_loader *ld, semd_linear *l, int out, int in, int bias,

@@ -10,12 +10,16 @@
 #include "semd/backend.h"
 #include "semd/weights.h"
 
-/* Where weights come from: a weight set, a name prefix, and the backend. */
+/* Where a module's weights come from, and the backend they go to. */
 typedef struct semd_loader {
-    const semd_weights *w;
-    const char *prefix;
+    const semd_weight_view *view;
+    semd_module module;
     semd_backend *be;
 } semd_loader;
+
+/* Any tensor by diffusers name (printf format), e.g. an embedding table. */
+int semd_load_tensor(const semd_loader *ld, semd_tensor **out, int ndim, const int64_t *shape,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 typedef struct semd_linear {
     semd_tensor *w, *b; /* b may be NULL */

@@ -104,42 +104,6 @@ static int single_file_text_prefix(const semd_checkpoint *ck, const char **prefi
                       ck->path, LDM_SD1_TEXT);
 }
 
-static int clip_from_folder(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
-{
-    char dir[4096], cfg_path[4200];
-    semd_clip_config cfg;
-    join(dir, sizeof dir, ck->config_dir, "text_encoder");
-    int rc = semd_clip_config_load(join(cfg_path, sizeof cfg_path, dir, "config.json"), &cfg);
-    if (rc) return rc;
-    semd_weights *w;
-    if ((rc = semd_weights_open(dir, &w))) return rc;
-    rc = semd_clip_load(be, &cfg, w, "", out);
-    semd_weights_free(w);
-    return rc;
-}
-
-static int clip_from_single_file(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
-{
-    const char *prefix;
-    semd_clip_config cfg;
-    int rc = single_file_text_prefix(ck, &prefix);
-    if (rc) return rc;
-    if (ck->config_dir) {
-        char p[4096];
-        rc = semd_clip_config_load(join(p, sizeof p, ck->config_dir, "text_encoder/config.json"), &cfg);
-    } else {
-        rc = semd_clip_config_infer(ck->single, prefix, &cfg);
-    }
-    return rc ? rc : semd_clip_load(be, &cfg, ck->single, prefix, out);
-}
-
-int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
-{
-    *out = NULL;
-    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) return clip_from_folder(ck, be, out);
-    return clip_from_single_file(ck, be, out);
-}
-
 /* A diffusers component folder: <config_dir>/<name>/config.json and its weights. */
 static int component(const semd_checkpoint *ck, const char *name, char *cfg_path, size_t cap,
                      semd_weights **w)
@@ -151,34 +115,132 @@ static int component(const semd_checkpoint *ck, const char *name, char *cfg_path
     return semd_weights_open(dir, w);
 }
 
-int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet **out)
+/* A module's config.json from the configs folder, when there is one. */
+static int config_path(const semd_checkpoint *ck, const char *module, char *out, size_t cap)
 {
-    *out = NULL;
-    if (ck->layout != SEMD_LAYOUT_DIFFUSERS)
-        return semd_error(SEMD_EUNSUPPORTED, "%s: UNets from single-file checkpoints are not "
-                          "supported yet", ck->path);
+    if (!ck->config_dir) return 0;
+    snprintf(out, cap, "%s/%s/config.json", ck->config_dir, module);
+    return 1;
+}
+
+static int clip_from_folder(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
+{
     char cfg_path[4200];
-    semd_unet_config cfg;
+    semd_clip_config cfg;
     semd_weights *w = NULL;
-    int rc = component(ck, "unet", cfg_path, sizeof cfg_path, &w);
-    if (!rc) rc = semd_unet_config_load(cfg_path, &cfg);
-    if (!rc) rc = semd_unet_load(be, &cfg, w, "", out);
+    int rc = component(ck, "text_encoder", cfg_path, sizeof cfg_path, &w);
+    if (!rc) rc = semd_clip_config_load(cfg_path, &cfg);
+    semd_weight_view view = {.w = w, .prefix = ""};
+    if (!rc) rc = semd_clip_load(be, &cfg, &view, out);
     semd_weights_free(w);
     return rc;
 }
 
+static int clip_from_single_file(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
+{
+    const char *prefix;
+    char p[4200];
+    semd_clip_config cfg;
+    int rc = single_file_text_prefix(ck, &prefix);
+    if (rc) return rc;
+    rc = config_path(ck, "text_encoder", p, sizeof p) ? semd_clip_config_load(p, &cfg)
+                                                      : semd_clip_config_infer(ck->single, prefix, &cfg);
+    semd_weight_view view = {.w = ck->single, .prefix = prefix};
+    return rc ? rc : semd_clip_load(be, &cfg, &view, out);
+}
+
+int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
+{
+    *out = NULL;
+    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) return clip_from_folder(ck, be, out);
+    return clip_from_single_file(ck, be, out);
+}
+
+/* ---- UNet ---- */
+
+#define LDM_UNET "model.diffusion_model."
+
+/* A single file without configs: SD1.x is recognised from its tensors; others need --config. */
+static int infer_unet_config(const semd_checkpoint *ck, semd_unet_config *cfg)
+{
+    const semd_weights *w = ck->single;
+    const semd_st_tensor *in = semd_weights_find(w, LDM_UNET, "input_blocks.0.0.weight");
+    const semd_st_tensor *k = semd_weights_find(w, LDM_UNET, "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight");
+    const semd_st_tensor *cond = semd_weights_find(w, LDM_UNET, "time_embedding.cond_proj.weight");
+    if (!in) return semd_error(SEMD_ENOTFOUND, "%s: no UNet tensors (expected names under '%s')",
+                               ck->path, LDM_UNET);
+    if (semd_weights_find(w, LDM_UNET, "label_emb.0.0.weight") || !k || k->ndim != 2 || k->shape[1] != 768)
+        return semd_error(SEMD_EUNSUPPORTED, "%s: only SD1.x UNets are recognised without a config; "
+                          "give a diffusers folder with the model's configs as the config", ck->path);
+    semd_unet_config_sd15(cfg);
+    cfg->in_channels = in->ndim == 4 ? (int)in->shape[1] : 4;
+    if (cond && cond->ndim == 2) cfg->time_cond_proj_dim = (int)cond->shape[1];
+    return SEMD_OK;
+}
+
+/* The single-file naming of a UNet with this config. */
+static void unet_layout(const semd_unet_config *c, semd_name_layout *l)
+{
+    semd_name_layout_sd15(l);
+    l->n_levels = c->n_levels;
+    l->layers_per_block = c->layers_per_block;
+    for (int i = 0; i < c->n_levels; i++) {
+        l->down_has_attn[i] = c->down_attn[i];
+        l->up_has_attn[i] = c->up_attn[i];
+    }
+    l->add_embedding = c->addition_time_embed_dim > 0;
+}
+
+int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet **out)
+{
+    *out = NULL;
+    char cfg_path[4200];
+    semd_unet_config cfg;
+    semd_weights *w = NULL;
+    semd_name_layout layout;
+    semd_weight_view view = {.prefix = ""};
+    int rc;
+    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
+        rc = component(ck, "unet", cfg_path, sizeof cfg_path, &w);
+        if (!rc) rc = semd_unet_config_load(cfg_path, &cfg);
+        view.w = w;
+    } else {
+        rc = config_path(ck, "unet", cfg_path, sizeof cfg_path) ? semd_unet_config_load(cfg_path, &cfg)
+                                                                : infer_unet_config(ck, &cfg);
+        unet_layout(&cfg, &layout);
+        view.w = ck->single;
+        view.ldm = &layout;
+    }
+    if (!rc) rc = semd_unet_load(be, &cfg, &view, out);
+    semd_weights_free(w);
+    return rc;
+}
+
+/* ---- VAE ---- */
+
 int semd_checkpoint_vae(const semd_checkpoint *ck, semd_backend *be, int parts, semd_vae **out)
 {
     *out = NULL;
-    if (ck->layout != SEMD_LAYOUT_DIFFUSERS)
-        return semd_error(SEMD_EUNSUPPORTED, "%s: VAEs from single-file checkpoints are not "
-                          "supported yet", ck->path);
     char cfg_path[4200];
     semd_vae_config cfg;
     semd_weights *w = NULL;
-    int rc = component(ck, "vae", cfg_path, sizeof cfg_path, &w);
-    if (!rc) rc = semd_vae_config_load(cfg_path, &cfg);
-    if (!rc) rc = semd_vae_load(be, &cfg, w, "", parts, out);
+    semd_name_layout layout;
+    semd_weight_view view = {.prefix = ""};
+    int rc;
+    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
+        rc = component(ck, "vae", cfg_path, sizeof cfg_path, &w);
+        if (!rc) rc = semd_vae_config_load(cfg_path, &cfg);
+        view.w = w;
+    } else {
+        rc = config_path(ck, "vae", cfg_path, sizeof cfg_path) ? semd_vae_config_load(cfg_path, &cfg)
+                                                               : (semd_vae_config_sd15(&cfg), 0);
+        semd_name_layout_sd15(&layout);
+        layout.vae_levels = cfg.n_levels;
+        layout.vae_layers_per_block = cfg.layers_per_block;
+        view.w = ck->single;
+        view.ldm = &layout;
+    }
+    if (!rc) rc = semd_vae_load(be, &cfg, &view, parts, out);
     semd_weights_free(w);
     return rc;
 }

@@ -5,18 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "json_util.h"
 #include "semd/status.h"
 
 typedef struct clip_layer {
-    semd_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
-    semd_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+    semd_norm ln1, ln2;
+    semd_linear q, k, v, o, fc1, fc2;
 } clip_layer;
 
 struct semd_clip {
     semd_backend *be;
     semd_clip_config cfg;
-    semd_tensor *tok_emb, *pos_emb, *final_w, *final_b;
+    semd_tensor *tok_emb, *pos_emb;
+    semd_norm final_ln;
     clip_layer *layers;
 };
 
@@ -116,8 +118,9 @@ const semd_clip_config *semd_clip_config_of(const semd_clip *m) { return &m->cfg
 
 static void free_layer(clip_layer *l)
 {
-    semd_tensor **all = (semd_tensor **)l;
-    for (size_t i = 0; i < sizeof *l / sizeof(semd_tensor *); i++) semd_tensor_free(all[i]);
+    semd_norm_free(&l->ln1), semd_norm_free(&l->ln2);
+    semd_linear_free(&l->q), semd_linear_free(&l->k), semd_linear_free(&l->v);
+    semd_linear_free(&l->o), semd_linear_free(&l->fc1), semd_linear_free(&l->fc2);
 }
 
 void semd_clip_free(semd_clip *m)
@@ -128,69 +131,39 @@ void semd_clip_free(semd_clip *m)
     free(m->layers);
     semd_tensor_free(m->tok_emb);
     semd_tensor_free(m->pos_emb);
-    semd_tensor_free(m->final_w);
-    semd_tensor_free(m->final_b);
+    semd_norm_free(&m->final_ln);
     free(m);
 }
 
-/* Loads "<base>.weight" [rows,cols] (cols 0: a vector) and "<base>.bias" [rows]. */
-typedef struct loader {
-    const semd_weights *w;
-    const char *prefix;
-    semd_backend *be;
-} loader;
-
-static int load_pair(const loader *ld, const char *base, int64_t rows, int64_t cols,
-                     semd_tensor **weight, semd_tensor **bias)
+static int load_layer(const semd_loader *ld, const semd_clip_config *c, int i, clip_layer *l)
 {
-    char name[256];
-    int64_t shape[2] = {rows, cols};
-    snprintf(name, sizeof name, "%s.weight", base);
-    int rc = semd_weights_load(ld->w, ld->prefix, name, cols ? 2 : 1, shape, ld->be, weight);
-    if (rc) return rc;
-    snprintf(name, sizeof name, "%s.bias", base);
-    return semd_weights_load(ld->w, ld->prefix, name, 1, shape, ld->be, bias);
-}
-
-static int load_layer(const loader *ld, const semd_clip_config *c, int i, clip_layer *l)
-{
-    const int64_t d = c->hidden_size, f = c->intermediate_size;
-    char base[128];
-    int rc = 0;
-#define PAIR(suffix, rows, cols, w_, b_)                                               \
-    if (!rc) {                                                                         \
-        snprintf(base, sizeof base, "text_model.encoder.layers.%d.%s", i, suffix);     \
-        rc = load_pair(ld, base, rows, cols, &l->w_, &l->b_);                          \
-    }
-    PAIR("layer_norm1", d, 0, ln1_w, ln1_b)
-    PAIR("self_attn.q_proj", d, d, q_w, q_b)
-    PAIR("self_attn.k_proj", d, d, k_w, k_b)
-    PAIR("self_attn.v_proj", d, d, v_w, v_b)
-    PAIR("self_attn.out_proj", d, d, o_w, o_b)
-    PAIR("layer_norm2", d, 0, ln2_w, ln2_b)
-    PAIR("mlp.fc1", f, d, fc1_w, fc1_b)
-    PAIR("mlp.fc2", d, f, fc2_w, fc2_b)
-#undef PAIR
+    const int d = c->hidden_size, f = c->intermediate_size;
+    const char *base = "text_model.encoder.layers";
+    int rc = semd_load_norm(ld, &l->ln1, d, "%s.%d.layer_norm1", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->q, d, d, 1, "%s.%d.self_attn.q_proj", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->k, d, d, 1, "%s.%d.self_attn.k_proj", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->v, d, d, 1, "%s.%d.self_attn.v_proj", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->o, d, d, 1, "%s.%d.self_attn.out_proj", base, i);
+    if (!rc) rc = semd_load_norm(ld, &l->ln2, d, "%s.%d.layer_norm2", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->fc1, f, d, 1, "%s.%d.mlp.fc1", base, i);
+    if (!rc) rc = semd_load_linear(ld, &l->fc2, d, f, 1, "%s.%d.mlp.fc2", base, i);
     return rc;
 }
 
-static int load_embeddings(const loader *ld, const semd_clip_config *c, semd_clip *m)
+static int load_embeddings(const semd_loader *ld, const semd_clip_config *c, semd_clip *m)
 {
     int64_t tok[2] = {c->vocab_size, c->hidden_size}, pos[2] = {c->max_positions, c->hidden_size};
-    int rc = semd_weights_load(ld->w, ld->prefix, "text_model.embeddings.token_embedding.weight", 2,
-                               tok, ld->be, &m->tok_emb);
-    if (!rc)
-        rc = semd_weights_load(ld->w, ld->prefix, "text_model.embeddings.position_embedding.weight",
-                               2, pos, ld->be, &m->pos_emb);
-    if (!rc) rc = load_pair(ld, "text_model.final_layer_norm", c->hidden_size, 0, &m->final_w, &m->final_b);
+    int rc = semd_load_tensor(ld, &m->tok_emb, 2, tok, "text_model.embeddings.token_embedding.weight");
+    if (!rc) rc = semd_load_tensor(ld, &m->pos_emb, 2, pos, "text_model.embeddings.position_embedding.weight");
+    if (!rc) rc = semd_load_norm(ld, &m->final_ln, c->hidden_size, "text_model.final_layer_norm");
     return rc;
 }
 
-int semd_clip_load(semd_backend *be, const semd_clip_config *cfg, const semd_weights *w,
-                   const char *prefix, semd_clip **out)
+int semd_clip_load(semd_backend *be, const semd_clip_config *cfg, const semd_weight_view *view,
+                   semd_clip **out)
 {
     *out = NULL;
-    int rc = check_config(cfg, semd_weights_source(w));
+    int rc = check_config(cfg, semd_weights_source(view->w));
     if (rc) return rc;
     semd_clip *m = calloc(1, sizeof *m);
     if (!m || !(m->layers = calloc((size_t)cfg->num_layers, sizeof *m->layers))) {
@@ -199,7 +172,7 @@ int semd_clip_load(semd_backend *be, const semd_clip_config *cfg, const semd_wei
     }
     m->be = be;
     m->cfg = *cfg;
-    loader ld = {w, prefix ? prefix : "", be};
+    semd_loader ld = {view, SEMD_MODULE_TEXT, be};
     rc = load_embeddings(&ld, cfg, m);
     for (int i = 0; !rc && i < cfg->num_layers; i++) rc = load_layer(&ld, cfg, i, &m->layers[i]);
     if (rc) {
@@ -237,12 +210,12 @@ static int alloc_scratch(semd_backend *be, const semd_clip_config *c, int batch,
 /* h += out_proj(attention(q(ln1 h), k(ln1 h), v(ln1 h))), causal. */
 static int attention_block(const semd_clip_config *c, const clip_layer *l, scratch *s)
 {
-    int rc = semd_op_layer_norm(s->norm, s->h, l->ln1_w, l->ln1_b, c->layer_norm_eps);
-    if (!rc) rc = semd_op_linear(s->q, s->norm, l->q_w, l->q_b);
-    if (!rc) rc = semd_op_linear(s->k, s->norm, l->k_w, l->k_b);
-    if (!rc) rc = semd_op_linear(s->v, s->norm, l->v_w, l->v_b);
+    int rc = semd_op_layer_norm(s->norm, s->h, l->ln1.g, l->ln1.b, c->layer_norm_eps);
+    if (!rc) rc = semd_op_linear(s->q, s->norm, l->q.w, l->q.b);
+    if (!rc) rc = semd_op_linear(s->k, s->norm, l->k.w, l->k.b);
+    if (!rc) rc = semd_op_linear(s->v, s->norm, l->v.w, l->v.b);
     if (!rc) rc = semd_op_attention(s->attn, s->q, s->k, s->v, c->num_heads, 1);
-    if (!rc) rc = semd_op_linear(s->proj, s->attn, l->o_w, l->o_b);
+    if (!rc) rc = semd_op_linear(s->proj, s->attn, l->o.w, l->o.b);
     if (!rc) rc = semd_op_add(s->h, s->h, s->proj);
     return rc;
 }
@@ -250,10 +223,10 @@ static int attention_block(const semd_clip_config *c, const clip_layer *l, scrat
 /* h += fc2(act(fc1(ln2 h))). */
 static int mlp_block(const semd_clip_config *c, const clip_layer *l, scratch *s)
 {
-    int rc = semd_op_layer_norm(s->norm, s->h, l->ln2_w, l->ln2_b, c->layer_norm_eps);
-    if (!rc) rc = semd_op_linear(s->mlp, s->norm, l->fc1_w, l->fc1_b);
+    int rc = semd_op_layer_norm(s->norm, s->h, l->ln2.g, l->ln2.b, c->layer_norm_eps);
+    if (!rc) rc = semd_op_linear(s->mlp, s->norm, l->fc1.w, l->fc1.b);
     if (!rc) rc = semd_op_unary(s->mlp, s->mlp, c->act);
-    if (!rc) rc = semd_op_linear(s->proj, s->mlp, l->fc2_w, l->fc2_b);
+    if (!rc) rc = semd_op_linear(s->proj, s->mlp, l->fc2.w, l->fc2.b);
     if (!rc) rc = semd_op_add(s->h, s->h, s->proj);
     return rc;
 }
@@ -302,7 +275,7 @@ static int run_layers(semd_clip *m, int from, int to, scratch *s)
 static int final_norm(semd_clip *m, const scratch *s, semd_tensor **out)
 {
     int rc = semd_tensor_new(m->be, s->h->ndim, s->h->ne, out);
-    if (!rc) rc = semd_op_layer_norm(*out, s->h, m->final_w, m->final_b, m->cfg.layer_norm_eps);
+    if (!rc) rc = semd_op_layer_norm(*out, s->h, m->final_ln.g, m->final_ln.b, m->cfg.layer_norm_eps);
     return rc;
 }
 

@@ -204,13 +204,15 @@ int semd_taesd_load(semd_backend *be, const semd_taesd_config *cfg, const semd_w
     const int orig = naming == SEMD_TAESD_ORIGINAL;
     int rc = 0;
     if (enc) {
-        semd_loader ld = {enc, "", be};
+        semd_weight_view view = {.w = enc, .prefix = ""};
+        semd_loader ld = {&view, SEMD_MODULE_VAE, be};
         builder b = {&ld, orig ? NULL : "encoder", 0, &t->enc};
         rc = build_encoder(&b, cfg);
         t->has_enc = 1;
     }
     if (!rc && dec) {
-        semd_loader ld = {dec, "", be};
+        semd_weight_view view = {.w = dec, .prefix = ""};
+        semd_loader ld = {&view, SEMD_MODULE_VAE, be};
         builder b = {&ld, orig ? NULL : "decoder", orig ? 1 : 0, &t->dec};
         rc = build_decoder(&b, cfg);
         t->has_dec = 1;

@@ -192,15 +192,15 @@ static int load_all(const semd_loader *ld, const semd_unet_config *c, semd_unet 
     return rc;
 }
 
-int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_weights *w,
-                   const char *prefix, semd_unet **out)
+int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_weight_view *view,
+                   semd_unet **out)
 {
     *out = NULL;
     semd_unet *u = calloc(1, sizeof *u);
     if (!u) return semd_error(SEMD_ENOMEM, "unet: out of memory");
     u->be = be;
     u->cfg = *cfg;
-    semd_loader ld = {w, prefix ? prefix : "", be};
+    semd_loader ld = {view, SEMD_MODULE_UNET, be};
     int rc = load_all(&ld, cfg, u);
     if (rc) {
         semd_unet_free(u);

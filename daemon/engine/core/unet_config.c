@@ -115,6 +115,7 @@ static int unsupported_features(const cJSON *r, const char *p)
     if (!rc) rc = expect_string(r, p, "time_embedding_act_fn", NULL);
     if (!rc) rc = expect_string(r, p, "timestep_post_act", NULL);
     if (!rc) rc = expect_string(r, p, "attention_type", "default");
+    if (!rc) rc = expect_string(r, p, "addition_embed_type", "text_time");
     if (!rc) rc = expect_false(r, p, "only_cross_attention");
     if (!rc) rc = expect_false(r, p, "dual_cross_attention");
     if (!rc) rc = expect_false(r, p, "center_input_sample");
@@ -135,8 +136,7 @@ static int addition_embedding(const cJSON *r, const char *p, semd_unet_config *c
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "addition_embed_type");
     if (!t || cJSON_IsNull(t)) return SEMD_OK;
-    int rc = expect_string(r, p, "addition_embed_type", "text_time");
-    if (!rc) rc = semd_json_int(r, p, "addition_time_embed_dim", &c->addition_time_embed_dim);
+    int rc = semd_json_int(r, p, "addition_time_embed_dim", &c->addition_time_embed_dim);
     if (!rc) rc = semd_json_int(r, p, "projection_class_embeddings_input_dim", &c->addition_input_dim);
     if (!rc && (c->addition_time_embed_dim <= 0 || c->addition_input_dim <= 6 * c->addition_time_embed_dim))
         rc = semd_error(SEMD_EFORMAT, "%s: projection_class_embeddings_input_dim must exceed 6 x "

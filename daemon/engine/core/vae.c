@@ -197,8 +197,8 @@ static int load_decoder(const semd_loader *ld, const semd_vae_config *c, half *d
     return rc;
 }
 
-int semd_vae_load(semd_backend *be, const semd_vae_config *cfg, const semd_weights *w,
-                  const char *prefix, int parts, semd_vae **out)
+int semd_vae_load(semd_backend *be, const semd_vae_config *cfg, const semd_weight_view *view,
+                  int parts, semd_vae **out)
 {
     *out = NULL;
     if (!(parts & (SEMD_VAE_ENCODER | SEMD_VAE_DECODER)))
@@ -209,7 +209,7 @@ int semd_vae_load(semd_backend *be, const semd_vae_config *cfg, const semd_weigh
     v->cfg = *cfg;
     v->parts = parts;
     const int lat2 = 2 * cfg->latent_channels, lat = cfg->latent_channels;
-    semd_loader ld = {w, prefix ? prefix : "", be};
+    semd_loader ld = {view, SEMD_MODULE_VAE, be};
     int rc = 0;
     if (parts & SEMD_VAE_ENCODER) {
         rc = load_encoder(&ld, cfg, &v->enc);

@@ -158,11 +158,13 @@ static int linear_conv1x1_match(int ndim, const int64_t *want, int got_ndim, con
     return 0;
 }
 
-int semd_weights_load(const semd_weights *w, const char *prefix, const char *name, int ndim,
-                      const int64_t *shape, semd_backend *be, semd_tensor **out)
+int semd_weights_read(const semd_weights *w, const char *prefix, const char *name, int ndim,
+                      const int64_t *shape, float **host, int64_t *ne)
 {
-    *out = NULL;
+    *host = NULL;
     const char *pre = prefix ? prefix : "";
+    if (ndim < 1 || ndim > SEMD_MAX_DIMS)
+        return semd_error(SEMD_EINVAL, "%s: '%s%s' requested with %d dims", w->source, pre, name, ndim);
     const semd_st_tensor *t = semd_weights_find(w, pre, name);
     if (!t) return semd_error(SEMD_ENOTFOUND, "%s: missing tensor '%s%s'", w->source, pre, name);
     char a[128], b[128];
@@ -174,11 +176,21 @@ int semd_weights_load(const semd_weights *w, const char *prefix, const char *nam
     if (t->dtype != SEMD_ST_F32 && t->dtype != SEMD_ST_F16 && t->dtype != SEMD_ST_BF16)
         return semd_error(SEMD_ESHAPE, "%s: tensor '%s%s' is %s; weights must be F32, F16 or BF16",
                           w->source, pre, name, semd_st_dtype_name(t->dtype));
-    int64_t ne[SEMD_MAX_DIMS];
     for (int i = 0; i < ndim; i++) ne[i] = shape[i] >= 0 ? shape[i] : t->shape[i];
-    float *host = malloc((size_t)t->numel * sizeof(float) + 1);
-    if (!host) return semd_error(SEMD_ENOMEM, "%s: no memory for '%s%s'", w->source, pre, name);
-    int rc = semd_st_read_f32(t, host);
+    *host = malloc((size_t)t->numel * sizeof(float) + 1);
+    if (!*host) return semd_error(SEMD_ENOMEM, "%s: no memory for '%s%s'", w->source, pre, name);
+    int rc = semd_st_read_f32(t, *host);
+    if (rc) free(*host), *host = NULL;
+    return rc;
+}
+
+int semd_weights_load(const semd_weights *w, const char *prefix, const char *name, int ndim,
+                      const int64_t *shape, semd_backend *be, semd_tensor **out)
+{
+    float *host;
+    int64_t ne[SEMD_MAX_DIMS];
+    *out = NULL;
+    int rc = semd_weights_read(w, prefix, name, ndim, shape, &host, ne);
     if (!rc) rc = semd_tensor_new(be, ndim, ne, out);
     if (!rc && (rc = semd_tensor_set(*out, host))) {
         semd_tensor_free(*out);

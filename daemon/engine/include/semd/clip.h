@@ -44,8 +44,8 @@ int semd_clip_config_infer(const semd_weights *w, const char *prefix, semd_clip_
 
 typedef struct semd_clip semd_clip;
 
-int semd_clip_load(semd_backend *be, const semd_clip_config *cfg, const semd_weights *w,
-                   const char *prefix, semd_clip **out);
+int semd_clip_load(semd_backend *be, const semd_clip_config *cfg, const semd_weight_view *view,
+                   semd_clip **out);
 void semd_clip_free(semd_clip *m);
 const semd_clip_config *semd_clip_config_of(const semd_clip *m);
 

@@ -50,8 +50,8 @@ int semd_unet_config_load(const char *config_json, semd_unet_config *cfg);
 
 typedef struct semd_unet semd_unet;
 
-int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_weights *w,
-                   const char *prefix, semd_unet **out);
+int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_weight_view *view,
+                   semd_unet **out);
 void semd_unet_free(semd_unet *u);
 const semd_unet_config *semd_unet_config_of(const semd_unet *u);
 

@@ -40,8 +40,8 @@ typedef struct semd_vae semd_vae;
 /* Load the encoder, the decoder or both (the other half's tensors need not exist). */
 enum { SEMD_VAE_ENCODER = 1, SEMD_VAE_DECODER = 2 };
 
-int semd_vae_load(semd_backend *be, const semd_vae_config *cfg, const semd_weights *w,
-                  const char *prefix, int parts, semd_vae **out);
+int semd_vae_load(semd_backend *be, const semd_vae_config *cfg, const semd_weight_view *view,
+                  int parts, semd_vae **out);
 void semd_vae_free(semd_vae *v);
 const semd_vae_config *semd_vae_config_of(const semd_vae *v);
 

@@ -17,6 +17,7 @@
 #define SEMD_WEIGHTS_H
 
 #include "semd/backend.h"
+#include "semd/name_map.h"
 #include "semd/safetensors.h"
 
 #ifdef __cplusplus
@@ -35,11 +36,32 @@ const semd_st_tensor *semd_weights_find(const semd_weights *w, const char *prefi
                                         const char *name);
 
 /*
- * Load prefix + name into a new fp32 tensor on `be`, checking it has `ndim`
- * dims of sizes `shape` (a negative size matches anything and is filled in).
+ * Read prefix + name as fp32 host memory (*host, freed by the caller),
+ * checking it has `ndim` dims of sizes `shape` (a negative size matches
+ * anything); the actual sizes go to ne[ndim].
  */
+int semd_weights_read(const semd_weights *w, const char *prefix, const char *name, int ndim,
+                      const int64_t *shape, float **host, int64_t *ne);
+
+/* semd_weights_read, then upload into a new tensor on `be`. */
 int semd_weights_load(const semd_weights *w, const char *prefix, const char *name, int ndim,
                       const int64_t *shape, semd_backend *be, semd_tensor **out);
+
+typedef struct semd_lora semd_lora; /* semd/lora.h */
+
+/*
+ * How a model finds its tensors: diffusers names under `prefix` (a component
+ * folder: ""), or, when `ldm` is set, the original single-file names that
+ * name_map.h derives from the diffusers names with that layout. LoRAs listed
+ * here are merged into the weights they target as those load.
+ */
+typedef struct semd_weight_view {
+    const semd_weights *w;
+    const char *prefix;
+    const semd_name_layout *ldm;
+    semd_lora *const *loras;
+    int n_loras;
+} semd_weight_view;
 
 #ifdef __cplusplus
 }
