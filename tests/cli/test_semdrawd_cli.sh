@@ -35,15 +35,20 @@ pad() { # the 77-id line for content ids given as arguments
     echo "${ids[*]}"
 }
 
-same_line() { [ "$(sed -n "${2}p" "$tmp/out")" = "$1" ]; }
+keep() { # keep FILE COMMAND... : run COMMAND with its stdout in FILE (check() owns $tmp/out)
+    local file=$1; shift
+    "$@" >"$file"
+}
 
-check "tokenize with the bundled vocabulary" "$SEMDRAWD" tokenize "a photo of a cat" "hello world"
-check "tokenize: first prompt's ids" same_line "$(pad 320 1125 539 320 2368)" 1
-check "tokenize: one line per prompt" same_line "$(pad 3306 1002)" 2
-check "tokenize with a model folder" "$SEMDRAWD" tokenize --model "$models/tiny-sd15" "1234 café"
-check "tokenize: digits split, accents kept" same_line "$(pad 272 273 274 275 15304)" 1
-check "tokenize with a tokenizer folder" "$SEMDRAWD" tokenize --vocab "$models/tiny-sd15/tokenizer" "don't"
-check "tokenize: contraction" same_line "$(pad 847 713)" 1
+same_line() { [ "$(sed -n "${3}p" "$1")" = "$2" ]; } # same_line FILE EXPECTED LINE
+
+check "tokenize with the bundled vocabulary" keep "$tmp/t1" "$SEMDRAWD" tokenize "a photo of a cat" "hello world"
+check "tokenize: first prompt's ids" same_line "$tmp/t1" "$(pad 320 1125 539 320 2368)" 1
+check "tokenize: one line per prompt" same_line "$tmp/t1" "$(pad 3306 1002)" 2
+check "tokenize with a model folder" keep "$tmp/t2" "$SEMDRAWD" tokenize --model "$models/tiny-sd15" "1234 café"
+check "tokenize: digits split, accents kept" same_line "$tmp/t2" "$(pad 272 273 274 275 15304)" 1
+check "tokenize with a tokenizer folder" keep "$tmp/t3" "$SEMDRAWD" tokenize --vocab "$models/tiny-sd15/tokenizer" "don't"
+check "tokenize: contraction" same_line "$tmp/t3" "$(pad 847 713)" 1
 expect_fail "tokenize: no text" 2 "no TEXT" "$SEMDRAWD" tokenize
 expect_fail "tokenize: missing vocabulary" 1 "nope.txt.gz" "$SEMDRAWD" tokenize --vocab "$tmp/nope.txt.gz" x
 
@@ -57,8 +62,8 @@ check "probe clip (single file, F16)" "$SEMDRAWD" probe --model "$models/tiny-sd
 check "probe clip-skip matches transformers" "$ST_COMPARE" "$tmp/single.safetensors" \
     "$golden/clip_tiny_sd15.safetensors" 1e-5 last_hidden_state=last_hidden_state_clip_skip_1
 expect_fail "probe: required arguments" 2 "are required" "$SEMDRAWD" probe --module clip
-expect_fail "probe: unknown module" 2 "unknown module 'unet'" "$SEMDRAWD" probe --model x \
-    --module unet --in x --out y
+expect_fail "probe: unknown module" 2 "unknown module 'resnet'" "$SEMDRAWD" probe --model x \
+    --module resnet --in x --out y
 expect_fail "probe: unknown backend" 1 "unknown backend 'tpu'" "$SEMDRAWD" probe --model x \
     --module clip --in x --out y --backend tpu
 printf 'not a safetensors file' >"$tmp/bad.safetensors"
@@ -69,11 +74,27 @@ expect_fail "probe: input without input_ids" 1 "no tensor 'input_ids'" "$SEMDRAW
 
 # The golden's three prompts (tools/reference/gen_models.py), the last one far over 77 tokens.
 long=$(for _ in 1 2 3 4 5 6; do printf 'a watercolor painting of a lighthouse on a cliff at dawn, '; done)
-check "encode prompts" "$SEMDRAWD" encode --model "$models/tiny-sd15" -o "$tmp/enc.safetensors" \
+probe_matches() { # probe_matches MODULE MODEL GOLDEN OUTPUT=EXPECTED [ARGS...]
+    local module=$1 model=$2 gold=$3 names=$4; shift 4
+    check "probe $module" "$SEMDRAWD" probe --model "$model" --module "$module" \
+        --in "$golden/$gold" --out "$tmp/$module.safetensors" "$@"
+    check "probe $module matches the reference" "$ST_COMPARE" "$tmp/$module.safetensors" \
+        "$golden/$gold" 1e-4 "$names"
+}
+probe_matches unet "$models/tiny-sd15" unet_tiny_lcm.safetensors sample=expected_sample
+probe_matches vae-decoder "$models/tiny-sd15" vae_tiny.safetensors sample=expected_sample
+probe_matches vae-encoder "$models/tiny-sd15.safetensors" vae_tiny.safetensors \
+    latent_mean=expected_latent_mean --config "$models/tiny-sd15"
+probe_matches taesd-decoder "$models/taesd" taesd.safetensors sample=expected_sample
+probe_matches taesd-encoder "$models/taesd" taesd.safetensors latent_mean=expected_latent_mean
+expect_fail "probe unet: missing input" 1 "no tensor 'encoder_hidden_states'" "$SEMDRAWD" probe \
+    --model "$models/tiny-sd15" --module unet --in "$golden/vae_tiny.safetensors" --out "$tmp/o.safetensors"
+
+check "encode prompts" keep "$tmp/enc.txt" "$SEMDRAWD" encode --model "$models/tiny-sd15" -o "$tmp/enc.safetensors" \
     "a photo of a cat" "an astronaut riding a horse on the moon, highly detailed, 8k" "$long"
 check "encode: the text path equals transformers'" "$ST_COMPARE" "$tmp/enc.safetensors" \
     "$golden/clip_tiny_sd15.safetensors" 1e-5 input_ids last_hidden_state pooler_output
-check "encode: summary names the token count" grep -q '"a photo of a cat": 5 tokens -> \[77,32\]' "$tmp/out"
+check "encode: summary names the token count" grep -q '"a photo of a cat": 5 tokens -> \[77,32\]' "$tmp/enc.txt"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

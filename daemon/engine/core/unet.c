@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "semd/scheduler.h"
 #include "semd/status.h"
 #include "semd/unet.h"
 
@@ -212,25 +213,6 @@ int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_wei
 
 /* ---- forward: embeddings ---- */
 
-/*
- * diffusers' get_timestep_embedding in float32: freq_i = exp(-ln(10000) i /
- * (half - shift)), arg = t freq_i, [sin, cos] or [cos, sin] when flipped.
- */
-static void sinusoid(const float *t, int n, int dim, int flip, float shift, float *out)
-{
-    const int half = dim / 2;
-    for (int b = 0; b < n; b++) {
-        float *e = out + (size_t)b * dim;
-        for (int i = 0; i < half; i++) {
-            const float expo = (float)(-log(10000.0)) * (float)i / ((float)half - shift);
-            const float arg = t[b] * expf(expo);
-            e[flip ? half + i : i] = sinf(arg);
-            e[flip ? i : half + i] = cosf(arg);
-        }
-        if (dim % 2) e[dim - 1] = 0.0f;
-    }
-}
-
 static int upload(semd_backend *be, int64_t rows, int64_t cols, const float *host, semd_tensor **t)
 {
     int rc = semd_new(be, t, 2, rows, cols, 0, 0);
@@ -270,8 +252,8 @@ static int addition_embedding(semd_unet *u, const semd_unet_inputs *in, int64_t 
     for (int64_t b = 0; !rc && b < batch; b++) {
         float *row = host + b * c->addition_input_dim;
         memcpy(row, text + b * pooled, (size_t)pooled * sizeof(float));
-        sinusoid(in->time_ids + b * 6, 6, c->addition_time_embed_dim, c->flip_sin_to_cos,
-                 c->freq_shift, row + pooled);
+        rc = semd_timestep_embedding(in->time_ids + b * 6, 6, c->addition_time_embed_dim,
+                                     c->flip_sin_to_cos, c->freq_shift, row + pooled);
     }
     semd_tensor *x = NULL;
     if (!rc) rc = upload(u->be, batch, c->addition_input_dim, host, &x);
@@ -290,8 +272,9 @@ static int time_embedding(semd_unet *u, const semd_unet_inputs *in, int64_t batc
     semd_tensor *t = NULL, *cond = NULL, *aug = NULL;
     float *host = malloc((size_t)(batch * dim) * sizeof(float));
     if (!host) return semd_error(SEMD_ENOMEM, "unet: out of memory");
-    sinusoid(in->timesteps, (int)batch, dim, c->flip_sin_to_cos, c->freq_shift, host);
-    int rc = upload(u->be, batch, dim, host, &t);
+    int rc = semd_timestep_embedding(in->timesteps, (int)batch, dim, c->flip_sin_to_cos,
+                                     c->freq_shift, host);
+    if (!rc) rc = upload(u->be, batch, dim, host, &t);
     free(host);
     if (!rc && c->time_cond_proj_dim && in->timestep_cond) {
         rc = semd_linear_fwd(&u->cond_proj, in->timestep_cond, &cond);
