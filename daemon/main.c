@@ -5,6 +5,8 @@
  *   tokenize   CLIP token ids of prompts
  *   encode     prompts through a checkpoint's tokenizer and text encoder
  *   probe      run one model module on tensors from a safetensors file
+ *   bench      time UNet evaluations against the backend's GEMM rate
+ *   render     single-prompt LCM text-to-image to a PNG
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,14 @@ static void usage(FILE *to)
           "  probe --model PATH [--config DIR] --module clip --in IN.safetensors\n"
           "        --out OUT.safetensors [--backend cpu] [--clip-skip K]\n"
           "      run one module on named input tensors and write named outputs\n"
+          "  bench [--backend cpu] (--random-weights sd15|lcm-sd15 | --model PATH [--config DIR])\n"
+          "        [--size PX] [--batch B] [--iters N] [--threads N]\n"
+          "      time UNet evaluations; report GFLOP/s next to the backend's GEMM rate\n"
+          "  render (--model PATH [--config DIR] | --random-weights sd15|lcm-sd15)\n"
+          "         [--lora FILE[:SCALE]]... --prompt TEXT [--negative TEXT] [--width W --height H]\n"
+          "         [--steps N] [--guidance G] [--seed S] [--clip-skip K] [--decoder vae|taesd]\n"
+          "         [--taesd PATH] [--backend cpu] [--noise FILE] [--dump FILE] -o OUT.png\n"
+          "      LCM text-to-image\n"
           "  version\n"
           "  help\n",
           to);
@@ -40,6 +50,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "encode") == 0) return cmd_encode(argc - 1, argv + 1);
+    if (strcmp(cmd, "render") == 0) return cmd_render(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0) return cmd_probe(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("semdrawd %s\n", SEMDRAWD_VERSION);

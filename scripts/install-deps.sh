@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
-  libopenblas-dev      # CPU GEMM
+  libopenblas-openmp-dev  # CPU GEMM, on the same OpenMP pool as our loops
   libcjson-dev         # configs, safetensors headers
   libpcre2-dev         # the CLIP pre-tokenizer's Unicode regex
   libutf8proc-dev      # Unicode normalisation and case mapping

@@ -96,5 +96,35 @@ check "encode: the text path equals transformers'" "$ST_COMPARE" "$tmp/enc.safet
     "$golden/clip_tiny_sd15.safetensors" 1e-5 input_ids last_hidden_state pooler_output
 check "encode: summary names the token count" grep -q '"a photo of a cat": 5 tokens -> \[77,32\]' "$tmp/enc.txt"
 
+# render: the whole LCM text-to-image path against diffusers' pipeline, noise injected.
+check "render with injected noise" "$SEMDRAWD" render --model "$models/tiny-sd15" \
+    --prompt "a photo of a cat" --width 64 --height 48 --steps 4 --guidance 8.5 \
+    --noise "$golden/txt2img_tiny_lcm.safetensors" --dump "$tmp/render.safetensors" -o "$tmp/cat.png"
+check "render matches diffusers' pipeline" "$ST_COMPARE" "$tmp/render.safetensors" \
+    "$golden/txt2img_tiny_lcm.safetensors" 1e-4 final_latent image
+check "render wrote a PNG" bash -c "head -c 8 '$tmp/cat.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+check "render from the single file with TAESD" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15.safetensors" --config "$models/tiny-sd15" --prompt "a lighthouse" \
+    --width 64 --height 64 --steps 2 --seed 5 --decoder taesd --taesd "$models/taesd" -o "$tmp/taesd.png"
+check "render with a LoRA" "$SEMDRAWD" render --model "$models/tiny-sd15" \
+    --lora "$SEMD_TEST_DATA/lora/kohya_diffusers.safetensors:0.7" --prompt "a photo of a cat" \
+    --width 64 --height 48 --noise "$golden/txt2img_tiny_lcm.safetensors" \
+    --dump "$tmp/lora.safetensors" -o "$tmp/lora.png"
+check "the LoRA changes the image" bash -c "! '$ST_COMPARE' '$tmp/lora.safetensors' \
+    '$golden/txt2img_tiny_lcm.safetensors' 1e-3 final_latent >/dev/null"
+expect_fail "render: LCM UNet refuses a negative prompt" 1 "no negative prompt" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --prompt x --negative y --width 64 --height 64 -o "$tmp/x.png"
+expect_fail "render: size not a multiple of 8" 1 "multiples of 8" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --prompt x --width 60 --height 64 -o "$tmp/x.png"
+expect_fail "render: taesd needs a path" 2 "--taesd PATH" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --prompt x --decoder taesd -o "$tmp/x.png"
+expect_fail "render: LoRA for another model" 1 "kohya_ldm.safetensors" "$SEMDRAWD" render \
+    --random-weights sd15 --lora "$SEMD_TEST_DATA/lora/kohya_ldm.safetensors" \
+    --prompt x -o "$tmp/x.png"
+
+# The real SD1.5 architecture at full size, random weights built in memory.
+check "render full-size SD1.5 (random weights) at 64x64" "$SEMDRAWD" render --random-weights sd15 \
+    --prompt "a photo of a cat" --width 64 --height 64 --steps 1 --guidance 1 -o "$tmp/full.png"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

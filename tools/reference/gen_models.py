@@ -324,6 +324,43 @@ def build_scheduler_and_index(meta):
         json.dump(index, f, indent=2)
 
 
+class InjectedNoise:
+    """Stands in for diffusers' randn_tensor inside the LCM scheduler: hands out fixed noise."""
+
+    def __init__(self, noises):
+        self.noises = list(noises)
+
+    def __call__(self, shape, generator=None, device=None, dtype=None, layout=None):
+        return self.noises.pop(0).reshape(shape).to(dtype=dtype or torch.float32)
+
+
+def build_pipeline_golden(meta):
+    """A 4-step LCM text-to-image run of diffusers' pipeline on tiny-sd15, noise injected."""
+    import diffusers.schedulers.scheduling_lcm as lcm_module
+    from diffusers import LatentConsistencyModelPipeline
+    root = os.path.join(MODELS, "tiny-sd15")
+    pipe = LatentConsistencyModelPipeline.from_pretrained(root, safety_checker=None,
+                                                          feature_extractor=None,
+                                                          requires_safety_checker=False)
+    prompt, steps, guidance, size = "a photo of a cat", 4, 8.5, (64, 48)   # width, height
+    g = torch.Generator().manual_seed(30)
+    init = torch.randn(1, 4, size[1] // 8, size[0] // 8, generator=g)
+    step_noise = torch.randn(steps - 1, 4, size[1] // 8, size[0] // 8, generator=g)
+    original = lcm_module.randn_tensor
+    lcm_module.randn_tensor = InjectedNoise(step_noise[i:i + 1] for i in range(steps - 1))
+    try:
+        with torch.no_grad():
+            latent = pipe(prompt, num_inference_steps=steps, guidance_scale=guidance,
+                          width=size[0], height=size[1], latents=init.clone(),
+                          output_type="latent").images
+            image = pipe.vae.decode(latent / pipe.vae.config.scaling_factor).sample
+    finally:
+        lcm_module.randn_tensor = original
+    save_golden("txt2img_tiny_lcm.safetensors",
+                {"init_latent": init, "step_noise": step_noise, "final_latent": latent, "image": image},
+                dict(meta, prompt=prompt, steps=steps, guidance=guidance, width=size[0], height=size[1]))
+
+
 def main():
     meta = versions()
     os.makedirs(MODELS, exist_ok=True)
@@ -334,6 +371,7 @@ def main():
     build_scheduler_and_index(meta)
     ldm_single_file(build_tiny_sd15.text_encoder, build_unets.lcm, build_vaes.vae,
                     os.path.join(MODELS, "tiny-sd15.safetensors"))
+    build_pipeline_golden(meta)
 
 
 if __name__ == "__main__":

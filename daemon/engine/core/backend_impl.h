@@ -48,6 +48,7 @@ struct semd_backend_ops {
 struct semd_backend {
     const struct semd_backend_ops *ops;
     void *ctx;
+    uint64_t flops; /* counted by the op wrappers, for benchmarks */
 };
 
 #endif

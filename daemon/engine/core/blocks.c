@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 
+#include "semd/lora.h"
 #include "semd/status.h"
 
 #define NAME_MAX_LEN 256
@@ -18,7 +19,7 @@ static void format_name(char *buf, const char *fmt, va_list ap)
 static int stored_name(const semd_loader *ld, const char *name, char *out, size_t cap)
 {
     const semd_weight_view *v = ld->view;
-    if (v->ldm) return semd_diffusers_to_ldm(v->ldm, ld->module, name, out, cap);
+    if (v->ldm_names) return semd_diffusers_to_ldm(v->layout, ld->module, name, out, cap);
     if (snprintf(out, cap, "%s%s", v->prefix ? v->prefix : "", name) >= (int)cap)
         return semd_error(SEMD_EINVAL, "tensor name too long: %s", name);
     return SEMD_OK;
@@ -33,6 +34,11 @@ static int load_named(const semd_loader *ld, const char *name, int ndim, const i
     *out = NULL;
     int rc = stored_name(ld, name, stored, sizeof stored);
     if (!rc) rc = semd_weights_read(ld->view->w, "", stored, ndim, shape, &host, ne);
+    for (int i = 0; !rc && i < ld->view->n_loras; i++) {
+        int applied = semd_lora_apply(ld->view->loras[i], ld->module, name, ld->view->layout, host,
+                                      ndim, ne);
+        rc = applied < 0 ? applied : 0;
+    }
     if (!rc) rc = semd_tensor_new(ld->be, ndim, ne, out);
     if (!rc && (rc = semd_tensor_set(*out, host))) semd_tensor_free(*out), *out = NULL;
     free(host);

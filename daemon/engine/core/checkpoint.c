@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json_util.h"
+#include "semd/lora.h"
 #include "semd/status.h"
 
 #define LDM_SD1_TEXT "cond_stage_model.transformer."
@@ -16,8 +17,28 @@ struct semd_checkpoint {
     semd_checkpoint_layout layout;
     char *path;
     char *config_dir;        /* diffusers folder holding the configs, or NULL */
-    semd_weights *single;    /* the single file, when that is the layout */
+    semd_weights *single;    /* the single file, or the random weights */
+    int lcm;                 /* random layout: LCM-distilled UNet */
+    semd_lora *loras[SEMD_CHECKPOINT_MAX_LORAS];
+    int n_loras;
 };
+
+int semd_checkpoint_add_lora(semd_checkpoint *ck, const char *path, float multiplier)
+{
+    if (ck->n_loras == SEMD_CHECKPOINT_MAX_LORAS)
+        return semd_error(SEMD_EINVAL, "%s: at most %d LoRAs", path, SEMD_CHECKPOINT_MAX_LORAS);
+    int rc = semd_lora_open(path, multiplier, &ck->loras[ck->n_loras]);
+    if (!rc) ck->n_loras++;
+    return rc;
+}
+
+int semd_checkpoint_check_loras(const semd_checkpoint *ck)
+{
+    static const semd_module targets[] = {SEMD_MODULE_UNET, SEMD_MODULE_TEXT};
+    int rc = 0;
+    for (int i = 0; !rc && i < ck->n_loras; i++) rc = semd_lora_check_all_used(ck->loras[i], targets, 2);
+    return rc;
+}
 
 semd_checkpoint_layout semd_checkpoint_layout_of(const semd_checkpoint *ck) { return ck->layout; }
 
@@ -25,6 +46,7 @@ void semd_checkpoint_free(semd_checkpoint *ck)
 {
     if (!ck) return;
     semd_weights_free(ck->single);
+    for (int i = 0; i < ck->n_loras; i++) semd_lora_free(ck->loras[i]);
     free(ck->path);
     free(ck->config_dir);
     free(ck);
@@ -67,6 +89,28 @@ int semd_checkpoint_open(const char *path, const char *config_dir, semd_checkpoi
         rc = semd_weights_open(path, &ck->single);
         if (!rc && config_dir) rc = check_diffusers_folder(config_dir);
     }
+    if (rc) {
+        semd_checkpoint_free(ck);
+        return rc;
+    }
+    *out = ck;
+    return SEMD_OK;
+}
+
+int semd_checkpoint_open_random(const char *arch, uint64_t seed, semd_checkpoint **out)
+{
+    *out = NULL;
+    if (!arch || (strcmp(arch, "sd15") != 0 && strcmp(arch, "lcm-sd15") != 0))
+        return semd_error(SEMD_EINVAL, "unknown architecture '%s' for random weights (sd15, lcm-sd15)",
+                          arch ? arch : "(null)");
+    semd_checkpoint *ck = calloc(1, sizeof *ck);
+    if (!ck || !(ck->path = strdup(arch))) {
+        free(ck);
+        return semd_error(SEMD_ENOMEM, "out of memory");
+    }
+    ck->layout = SEMD_LAYOUT_RANDOM;
+    ck->lcm = strcmp(arch, "lcm-sd15") == 0;
+    int rc = semd_weights_random(seed, &ck->single);
     if (rc) {
         semd_checkpoint_free(ck);
         return rc;
@@ -130,7 +174,7 @@ static int clip_from_folder(const semd_checkpoint *ck, semd_backend *be, semd_cl
     semd_weights *w = NULL;
     int rc = component(ck, "text_encoder", cfg_path, sizeof cfg_path, &w);
     if (!rc) rc = semd_clip_config_load(cfg_path, &cfg);
-    semd_weight_view view = {.w = w, .prefix = ""};
+    semd_weight_view view = {.w = w, .prefix = "", .loras = ck->loras, .n_loras = ck->n_loras};
     if (!rc) rc = semd_clip_load(be, &cfg, &view, out);
     semd_weights_free(w);
     return rc;
@@ -145,13 +189,19 @@ static int clip_from_single_file(const semd_checkpoint *ck, semd_backend *be, se
     if (rc) return rc;
     rc = config_path(ck, "text_encoder", p, sizeof p) ? semd_clip_config_load(p, &cfg)
                                                       : semd_clip_config_infer(ck->single, prefix, &cfg);
-    semd_weight_view view = {.w = ck->single, .prefix = prefix};
+    semd_weight_view view = {.w = ck->single, .prefix = prefix, .loras = ck->loras, .n_loras = ck->n_loras};
     return rc ? rc : semd_clip_load(be, &cfg, &view, out);
 }
 
 int semd_checkpoint_clip(const semd_checkpoint *ck, semd_backend *be, semd_clip **out)
 {
     *out = NULL;
+    if (ck->layout == SEMD_LAYOUT_RANDOM) {
+        semd_clip_config cfg;
+        semd_clip_config_sd15(&cfg);
+        semd_weight_view view = {.w = ck->single, .prefix = "", .loras = ck->loras, .n_loras = ck->n_loras};
+        return semd_clip_load(be, &cfg, &view, out);
+    }
     if (ck->layout == SEMD_LAYOUT_DIFFUSERS) return clip_from_folder(ck, be, out);
     return clip_from_single_file(ck, be, out);
 }
@@ -200,18 +250,28 @@ int semd_checkpoint_unet(const semd_checkpoint *ck, semd_backend *be, semd_unet 
     semd_name_layout layout;
     semd_weight_view view = {.prefix = ""};
     int rc;
-    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
+    if (ck->layout == SEMD_LAYOUT_RANDOM) {
+        semd_unet_config_sd15(&cfg);
+        cfg.time_cond_proj_dim = ck->lcm ? 256 : 0;
+        view.w = ck->single;
+        rc = 0;
+    } else if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
         rc = component(ck, "unet", cfg_path, sizeof cfg_path, &w);
         if (!rc) rc = semd_unet_config_load(cfg_path, &cfg);
         view.w = w;
     } else {
         rc = config_path(ck, "unet", cfg_path, sizeof cfg_path) ? semd_unet_config_load(cfg_path, &cfg)
                                                                 : infer_unet_config(ck, &cfg);
-        unet_layout(&cfg, &layout);
         view.w = ck->single;
-        view.ldm = &layout;
+        view.ldm_names = 1;
     }
-    if (!rc) rc = semd_unet_load(be, &cfg, &view, out);
+    if (!rc) {
+        unet_layout(&cfg, &layout);
+        view.layout = &layout;
+        view.loras = ck->loras;
+        view.n_loras = ck->n_loras;
+        rc = semd_unet_load(be, &cfg, &view, out);
+    }
     semd_weights_free(w);
     return rc;
 }
@@ -227,7 +287,11 @@ int semd_checkpoint_vae(const semd_checkpoint *ck, semd_backend *be, int parts, 
     semd_name_layout layout;
     semd_weight_view view = {.prefix = ""};
     int rc;
-    if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
+    if (ck->layout == SEMD_LAYOUT_RANDOM) {
+        semd_vae_config_sd15(&cfg);
+        view.w = ck->single;
+        rc = 0;
+    } else if (ck->layout == SEMD_LAYOUT_DIFFUSERS) {
         rc = component(ck, "vae", cfg_path, sizeof cfg_path, &w);
         if (!rc) rc = semd_vae_config_load(cfg_path, &cfg);
         view.w = w;
@@ -238,9 +302,28 @@ int semd_checkpoint_vae(const semd_checkpoint *ck, semd_backend *be, int parts, 
         layout.vae_levels = cfg.n_levels;
         layout.vae_layers_per_block = cfg.layers_per_block;
         view.w = ck->single;
-        view.ldm = &layout;
+        view.layout = &layout;
+        view.ldm_names = 1;
     }
     if (!rc) rc = semd_vae_load(be, &cfg, &view, parts, out);
     semd_weights_free(w);
     return rc;
+}
+
+/* ---- scheduler ---- */
+
+int semd_checkpoint_scheduler(const semd_checkpoint *ck, semd_lcm_scheduler **out)
+{
+    *out = NULL;
+    char p[4200];
+    semd_lcm_config cfg;
+    int rc = 0;
+    if (config_path(ck, "scheduler", p, sizeof p)) {
+        snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", ck->config_dir);
+        if (semd_is_file(p)) rc = semd_lcm_config_load(p, &cfg);
+        else semd_lcm_config_defaults(&cfg);
+    } else {
+        semd_lcm_config_defaults(&cfg);
+    }
+    return rc ? rc : semd_lcm_scheduler_new(&cfg, out);
 }

@@ -25,6 +25,10 @@ void semd_backend_free(semd_backend *be)
 
 const char *semd_backend_name(const semd_backend *be) { return be ? be->ops->name : "(null)"; }
 
+uint64_t semd_backend_flops(const semd_backend *be) { return be->flops; }
+
+void semd_backend_reset_flops(semd_backend *be) { be->flops = 0; }
+
 int64_t semd_tensor_numel(const semd_tensor *t)
 {
     int64_t n = 1;
@@ -144,6 +148,7 @@ int semd_op_linear(semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
     if (!rc) rc = same_backend("linear", y, w);
     if (!rc) rc = same_backend("linear", y, b);
     if (rc) return rc;
+    y->be->flops += 2ull * (uint64_t)leading(x) * (uint64_t)w->ne[0] * (uint64_t)w->ne[1];
     return y->be->ops->linear(y->be, y, x, w, b, leading(x));
 }
 
@@ -206,6 +211,7 @@ int semd_op_attention(semd_tensor *o, const semd_tensor *q, const semd_tensor *k
     if (!rc) rc = same_backend("attention", o, k);
     if (!rc) rc = same_backend("attention", o, v);
     if (rc) return rc;
+    o->be->flops += 4ull * (uint64_t)q->ne[0] * (uint64_t)q->ne[1] * (uint64_t)k->ne[1] * (uint64_t)q->ne[2];
     return o->be->ops->attention(o->be, o, q, k, v, heads, causal);
 }
 
@@ -247,6 +253,7 @@ int semd_op_conv2d(semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
     if (!rc) rc = same_backend("conv2d", y, w);
     if (!rc) rc = same_backend("conv2d", y, b);
     if (rc) return rc;
+    y->be->flops += 2ull * (uint64_t)semd_tensor_numel(y) * (uint64_t)(w->ne[1] * w->ne[2] * w->ne[3]);
     return y->be->ops->conv2d(y->be, y, x, w, b, p);
 }
 

@@ -46,6 +46,8 @@ struct semd_unet {
 
 const semd_unet_config *semd_unet_config_of(const semd_unet *u) { return &u->cfg; }
 
+semd_backend *semd_unet_backend(const semd_unet *u) { return u->be; }
+
 /* ---- teardown ---- */
 
 static void transformer_free(transformer *t)

@@ -1,16 +1,20 @@
 /* Weight sets: one file, a diffusers component folder, or a sharded folder. */
 #include "semd/weights.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_util.h"
+#include "semd/rng.h"
 #include "semd/status.h"
 
 #define MAX_SHARDS 64
 
 struct semd_weights {
+    int random;
+    uint64_t seed;
     char *source;
     size_t n_files;
     semd_st_file *files[MAX_SHARDS];
@@ -118,9 +122,56 @@ int semd_weights_open(const char *path, semd_weights **out)
     return SEMD_OK;
 }
 
+int semd_weights_random(uint64_t seed, semd_weights **out)
+{
+    char src[64];
+    snprintf(src, sizeof src, "random weights (seed %llu)", (unsigned long long)seed);
+    semd_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->source = strdup(src))) {
+        free(w);
+        return semd_error(SEMD_ENOMEM, "out of memory");
+    }
+    w->random = 1;
+    w->seed = seed;
+    *out = w;
+    return SEMD_OK;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int synthesize(const semd_weights *w, const char *full, int ndim, const int64_t *shape,
+                      float **host, int64_t *ne)
+{
+    uint64_t numel = 1, fan_in = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0)
+            return semd_error(SEMD_EINVAL, "%s: '%s' needs a full shape", w->source, full);
+        ne[i] = shape[i];
+        numel *= (uint64_t)shape[i];
+        if (i) fan_in *= (uint64_t)shape[i];
+    }
+    if (!(*host = malloc(numel * sizeof(float))))
+        return semd_error(SEMD_ENOMEM, "%s: no memory for '%s'", w->source, full);
+    const int bias = ends_with(full, ".bias"), norm = ndim == 1 && strstr(full, "norm") != NULL;
+    if (bias || norm) {
+        for (uint64_t i = 0; i < numel; i++) (*host)[i] = bias ? 0.0f : 1.0f;
+        return SEMD_OK;
+    }
+    /* Uniform in [-sqrt3 s, sqrt3 s) has std s, and is far cheaper to draw than normals. */
+    semd_randu(w->seed, semd_rng_stream(full), 0, *host, numel);
+    const float std = sqrtf(3.0f) / sqrtf((float)(ndim > 1 ? fan_in : numel));
+    for (uint64_t i = 0; i < numel; i++) (*host)[i] *= std;
+    return SEMD_OK;
+}
+
 const semd_st_tensor *semd_weights_find(const semd_weights *w, const char *prefix,
                                         const char *name)
 {
+    if (w->random) return NULL;
     char full[1024];
     if (snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name) >= (int)sizeof full)
         return NULL;
@@ -165,6 +216,11 @@ int semd_weights_read(const semd_weights *w, const char *prefix, const char *nam
     const char *pre = prefix ? prefix : "";
     if (ndim < 1 || ndim > SEMD_MAX_DIMS)
         return semd_error(SEMD_EINVAL, "%s: '%s%s' requested with %d dims", w->source, pre, name, ndim);
+    if (w->random) {
+        char full[1024];
+        snprintf(full, sizeof full, "%s%s", pre, name);
+        return synthesize(w, full, ndim, shape, host, ne);
+    }
     const semd_st_tensor *t = semd_weights_find(w, pre, name);
     if (!t) return semd_error(SEMD_ENOTFOUND, "%s: missing tensor '%s%s'", w->source, pre, name);
     char a[128], b[128];

@@ -40,6 +40,10 @@ int semd_backend_cpu_new(int threads, semd_backend **out);
 int semd_backend_new(const char *name, semd_backend **out);
 void semd_backend_free(semd_backend *be);
 const char *semd_backend_name(const semd_backend *be);
+/* Floating-point operations issued so far (2 per multiply-add of GEMMs,
+ * convolutions and attention; element-wise work not counted), and a reset. */
+uint64_t semd_backend_flops(const semd_backend *be);
+void semd_backend_reset_flops(semd_backend *be);
 
 /* ---- tensors ---- */
 

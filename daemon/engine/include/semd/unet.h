@@ -54,6 +54,7 @@ int semd_unet_load(semd_backend *be, const semd_unet_config *cfg, const semd_wei
                    semd_unet **out);
 void semd_unet_free(semd_unet *u);
 const semd_unet_config *semd_unet_config_of(const semd_unet *u);
+semd_backend *semd_unet_backend(const semd_unet *u);
 
 typedef struct semd_unet_inputs {
     const semd_tensor *sample;                /* [B, in_channels, h, w] */

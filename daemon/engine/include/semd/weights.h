@@ -27,6 +27,15 @@ extern "C" {
 typedef struct semd_weights semd_weights;
 
 int semd_weights_open(const char *path, semd_weights **out);
+
+/*
+ * A weight set with no file behind it: any tensor a model asks for exists,
+ * with deterministic values from (seed, name): norm scales 1, biases 0, other
+ * weights uniform with std 1/sqrt(fan_in) (fan_in = product of all dims but the
+ * first), so activations stay finite at full size. For benchmarks and memory
+ * checks at real scale without weight files. Shapes must be fully given.
+ */
+int semd_weights_random(uint64_t seed, semd_weights **out);
 void semd_weights_free(semd_weights *w);
 /* What was opened (the file or folder), for messages. */
 const char *semd_weights_source(const semd_weights *w);
@@ -51,14 +60,16 @@ typedef struct semd_lora semd_lora; /* semd/lora.h */
 
 /*
  * How a model finds its tensors: diffusers names under `prefix` (a component
- * folder: ""), or, when `ldm` is set, the original single-file names that
- * name_map.h derives from the diffusers names with that layout. LoRAs listed
- * here are merged into the weights they target as those load.
+ * folder: ""), or, with `ldm_names`, the original single-file names that
+ * name_map.h derives from the diffusers names with `layout`. LoRAs listed here
+ * are merged into the weights they target as those load; `layout` (when set)
+ * also lets them match kohya keys written with LDM paths.
  */
 typedef struct semd_weight_view {
     const semd_weights *w;
     const char *prefix;
-    const semd_name_layout *ldm;
+    const semd_name_layout *layout;
+    int ldm_names;
     semd_lora *const *loras;
     int n_loras;
 } semd_weight_view;
