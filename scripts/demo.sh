@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian machine and run the main job on the bundled tiny model:
-# prompts through the CLIP tokenizer and text encoder of tests/data/models/tiny-sd15.
+# Set up a fresh Debian machine and run the main job on the bundled tiny model
+# (tests/data/models/tiny-sd15): tokenize, encode, and render a prompt with LCM.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -13,3 +13,7 @@ echo "== text encoder (tiny random CLIP of the SD1.5 architecture, CPU backend)"
 "$semdrawd" encode --model "$model" -o "$root/build/demo-embeddings.safetensors" \
   "a photo of a cat" "an astronaut riding a horse on the moon"
 echo "== wrote $root/build/demo-embeddings.safetensors"
+echo "== LCM text-to-image, 4 steps, 256x256 (tiny LCM-distilled UNet, VAE decoder)"
+"$semdrawd" render --model "$model" --prompt "a photo of a cat" --width 256 --height 256 \
+  --steps 4 --seed 1 -o "$root/build/demo.png"
+echo "== wrote $root/build/demo.png"
