@@ -3,15 +3,18 @@
  *
  * The reference is transformers' CLIPTokenizer with ftfy installed, which is
  * what diffusers' Stable Diffusion pipelines run. openai/CLIP's SimpleTokenizer
- * differs only in that it also HTML-unescapes the text twice after ftfy; select
- * it with SEMD_TEXT_OPENAI.
+ * differs in that it also HTML-unescapes the text twice after ftfy, and cleans
+ * the text as a whole where transformers first splits literal
+ * "<|startoftext|>" / "<|endoftext|>" out; select it with SEMD_TEXT_OPENAI.
  *
  * Encoding: fix the text (the ftfy repairs prompts hit: HTML entities, terminal
  * escapes, C1 controls, Latin ligatures, full-width forms, curly quotes, line
- * breaks, control characters, NFC), collapse whitespace, lowercase, split with
- * the CLIP pattern (letter runs, single digits, runs of other symbols,
- * contractions, the two special tokens), map UTF-8 bytes to the 256 BPE base
- * symbols, apply the merges by rank, look up ids.
+ * breaks, control characters, NFC; not ftfy's mojibake repair, see
+ * core/text_clean.h), collapse whitespace, lowercase, split with the CLIP
+ * pattern (letter runs, single digits, runs of other symbols, contractions,
+ * the two special tokens), map UTF-8 bytes to the 256 BPE base symbols, apply
+ * the merges by rank, look up ids. A tokenizer is read-only once loaded, so
+ * threads may encode with it concurrently.
  */
 #ifndef SEMD_TOKENIZER_H
 #define SEMD_TOKENIZER_H
@@ -66,6 +69,13 @@ int semd_tokenizer_encode(const semd_tokenizer *tok, semd_text_mode mode, const 
  */
 int semd_tokenizer_encode_padded(const semd_tokenizer *tok, semd_text_mode mode,
                                  const char *text, int32_t ids[SEMD_CLIP_CONTEXT]);
+
+/*
+ * The byte-level text of token `id` as the vocabulary spells it (e.g. "cat</w>",
+ * with bytes_to_unicode characters), NUL-terminated and cut to fit `cap`.
+ * Returns its full length in bytes, or SEMD_EINVAL for an id not in the vocabulary.
+ */
+int semd_tokenizer_token_text(const semd_tokenizer *tok, int32_t id, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
