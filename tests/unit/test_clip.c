@@ -5,15 +5,13 @@
  */
 #include <stdint.h>
 
-#include "harness.h"
+#include "golden_util.h"
 #include "semd/checkpoint.h"
 #include "semd/clip.h"
-#include "semd/safetensors.h"
-#include "semd/status.h"
 
 #define TOL 1e-5
 
-static const char *data(const char *rel) { return semd_test_path(semd_test_data_dir(), rel); }
+static const char *data(const char *rel) { return golden_data(rel); }
 
 typedef struct golden {
     semd_st_file *f;
@@ -23,8 +21,7 @@ typedef struct golden {
 
 static golden open_golden(const char *rel)
 {
-    golden g = {0};
-    ASSERT_OK(semd_st_open(data(rel), &g.f));
+    golden g = {.f = golden_open(rel)};
     const semd_st_tensor *t = semd_st_find(g.f, "input_ids");
     ASSERT(t && t->ndim == 2);
     g.batch = (int)t->shape[0];
@@ -45,18 +42,7 @@ static void close_golden(golden *g)
 
 static void expect(const golden *g, const char *name, const semd_tensor *got)
 {
-    const semd_st_tensor *t = semd_st_find(g->f, name);
-    ASSERT(t);
-    ASSERT_EQ(t->numel, (uint64_t)semd_tensor_numel(got));
-    for (int i = 0; i < t->ndim; i++) ASSERT_EQ(t->shape[i], got->ne[i]);
-    float *want = malloc(t->numel * sizeof(float)), *have = malloc(t->numel * sizeof(float));
-    ASSERT_OK(semd_st_read_f32(t, want));
-    ASSERT_OK(semd_tensor_get(got, have));
-    double e = semd_rel_l2(have, want, t->numel);
-    printf("%s: relative L2 error %.3g\n", name, e);
-    if (!(e <= TOL)) FAIL("%s: relative L2 error %.3g > %g", name, e, TOL);
-    free(want);
-    free(have);
+    golden_expect(g->f, name, got, TOL);
 }
 
 /* Encode the golden's ids with the checkpoint's text encoder; compare all outputs. */
