@@ -103,6 +103,12 @@ check "render with injected noise" "$SEMDRAWD" render --model "$models/tiny-sd15
 check "render matches diffusers' pipeline" "$ST_COMPARE" "$tmp/render.safetensors" \
     "$golden/txt2img_tiny_lcm.safetensors" 1e-4 final_latent image
 check "render wrote a PNG" bash -c "head -c 8 '$tmp/cat.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+check "render: LoRA fused, CFG with a negative prompt" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15-plain" --lora "$SEMD_TEST_DATA/lora/kohya_diffusers.safetensors:0.7" \
+    --prompt "a lighthouse at dawn" --negative blurry --steps 3 --guidance 2 --width 48 --height 64 \
+    --noise "$golden/txt2img_tiny_cfg_lora.safetensors" --dump "$tmp/cfg.safetensors" -o "$tmp/cfg.png"
+check "render with CFG and LoRA matches diffusers' pipeline" "$ST_COMPARE" "$tmp/cfg.safetensors" \
+    "$golden/txt2img_tiny_cfg_lora.safetensors" 1e-4 final_latent image
 check "render from the single file with TAESD" "$SEMDRAWD" render \
     --model "$models/tiny-sd15.safetensors" --config "$models/tiny-sd15" --prompt "a lighthouse" \
     --width 64 --height 64 --steps 2 --seed 5 --decoder taesd --taesd "$models/taesd" -o "$tmp/taesd.png"

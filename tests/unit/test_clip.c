@@ -369,6 +369,35 @@ TEST(sd15_names_and_shapes_full_size)
     ASSERT_EQ(cfg.eos_token_id, 2);
 }
 
+/* The gelu encoder's weights split over two shards listed by an index, as large models ship. */
+TEST(sharded_folder)
+{
+    const char *dir = semd_test_path(semd_test_tmpdir(), "sharded");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/text_encoder && cp %s %s/text_encoder/", dir,
+             data("models/tiny-clip-gelu/text_encoder/config.json"), dir);
+    ASSERT(system(cmd) == 0);
+    semd_st_file *src;
+    ASSERT_OK(semd_st_open(data("models/tiny-clip-gelu/text_encoder/model.safetensors"), &src));
+    semd_st_writer *w[2] = {semd_st_writer_new(), semd_st_writer_new()};
+    char index[8192] = "{\"metadata\": {}, \"weight_map\": {";
+    for (size_t i = 0; i < semd_st_count(src); i++) {
+        const semd_st_tensor *t = semd_st_at(src, i);
+        ASSERT_OK(semd_st_writer_add(w[i % 2], t->name, t->dtype, t->ndim, t->shape, t->data));
+        size_t len = strlen(index);
+        snprintf(index + len, sizeof index - len, "%s\"%s\": \"model-0000%zu-of-00002.safetensors\"",
+                 i ? ", " : "", t->name, i % 2 + 1);
+    }
+    strcat(index, "}}");
+    char te[1024];
+    snprintf(te, sizeof te, "%s/text_encoder", dir);
+    ASSERT_OK(semd_st_writer_save(w[0], semd_test_path(te, "model-00001-of-00002.safetensors")));
+    ASSERT_OK(semd_st_writer_save(w[1], semd_test_path(te, "model-00002-of-00002.safetensors")));
+    write_text(semd_test_path(te, "model.safetensors.index.json"), index);
+    semd_st_writer_free(w[0]), semd_st_writer_free(w[1]), semd_st_close(src);
+    check_checkpoint(dir, NULL, "golden/clip_tiny_gelu_L20.safetensors", 1);
+}
+
 static const struct semd_test tests[] = {
     TEST_ENTRY(sd15_diffusers_folder),
     TEST_ENTRY(sd15_single_file_f16),
@@ -381,6 +410,7 @@ static const struct semd_test tests[] = {
     TEST_ENTRY(config_errors_name_the_field),
     TEST_ENTRY(checkpoint_errors),
     TEST_ENTRY(sd15_names_and_shapes_full_size),
+    TEST_ENTRY(sharded_folder),
     {0},
 };
 

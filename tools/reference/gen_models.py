@@ -12,6 +12,8 @@ Writes (relative to the repository root):
   tests/data/models/tiny-unet-sdxl/       an SDXL-shaped UNet: linear projections, depth 2,
                                           text_time embedding (unet/ only)
   tests/data/models/taesd/                a full-width TAESD (AutoencoderTiny), random weights
+  tests/data/models/tiny-sd15-plain/      tiny-sd15 with the plain UNet (symlinks), for the
+                                          LCM-LoRA route: LoRA fused, classifier-free guidance
   tests/data/golden/*.safetensors         inputs and expected outputs (F32)
 
 Weights are rounded to fp16-representable values before anything is saved, so the F32
@@ -361,6 +363,56 @@ def build_pipeline_golden(meta):
                 dict(meta, prompt=prompt, steps=steps, guidance=guidance, width=size[0], height=size[1]))
 
 
+def build_cfg_lora_golden(meta):
+    """SD1.5 + LCM-LoRA style: a plain UNet, a LoRA fused at 0.7, CFG with a negative prompt."""
+    import diffusers.schedulers.scheduling_lcm as lcm_module
+    from diffusers import StableDiffusionPipeline
+    root = os.path.join(MODELS, "tiny-sd15-plain")
+    pipe = StableDiffusionPipeline.from_pretrained(root, safety_checker=None, feature_extractor=None,
+                                                   requires_safety_checker=False)
+    lora = os.path.join(DATA, "lora", "kohya_diffusers.safetensors")
+    pipe.load_lora_weights(lora)
+    pipe.fuse_lora(lora_scale=0.7)
+    prompt, negative, steps, guidance, size = "a lighthouse at dawn", "blurry", 3, 2.0, (48, 64)
+    g = torch.Generator().manual_seed(31)
+    init = torch.randn(1, 4, size[1] // 8, size[0] // 8, generator=g)
+    step_noise = torch.randn(steps - 1, 4, size[1] // 8, size[0] // 8, generator=g)
+    original = lcm_module.randn_tensor
+    lcm_module.randn_tensor = InjectedNoise(step_noise[i:i + 1] for i in range(steps - 1))
+    try:
+        with torch.no_grad():
+            latent = pipe(prompt, negative_prompt=negative, num_inference_steps=steps,
+                          guidance_scale=guidance, width=size[0], height=size[1],
+                          latents=init.clone(), output_type="latent").images
+            image = pipe.vae.decode(latent / pipe.vae.config.scaling_factor).sample
+    finally:
+        lcm_module.randn_tensor = original
+    save_golden("txt2img_tiny_cfg_lora.safetensors",
+                {"init_latent": init, "step_noise": step_noise, "final_latent": latent, "image": image},
+                dict(meta, prompt=prompt, negative=negative, steps=steps, guidance=guidance,
+                     width=size[0], height=size[1], lora="kohya_diffusers.safetensors:0.7"))
+
+
+def build_plain_pipeline_folder(meta):
+    """tiny-sd15 with the plain UNet: a diffusers folder of symlinks to the existing parts."""
+    root = os.path.join(MODELS, "tiny-sd15-plain")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    for part in ("text_encoder", "tokenizer", "vae", "scheduler"):
+        os.symlink(os.path.join("..", "tiny-sd15", part), os.path.join(root, part))
+    os.symlink(os.path.join("..", "tiny-unet-sd15", "unet"), os.path.join(root, "unet"))
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": meta["diffusers"],
+             "requires_safety_checker": False, "feature_extractor": [None, None],
+             "safety_checker": [None, None], "image_encoder": [None, None],
+             "scheduler": ["diffusers", "LCMScheduler"],
+             "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"],
+             "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"]}
+    with open(os.path.join(root, "model_index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+
+
 def main():
     meta = versions()
     os.makedirs(MODELS, exist_ok=True)
@@ -372,6 +424,9 @@ def main():
     ldm_single_file(build_tiny_sd15.text_encoder, build_unets.lcm, build_vaes.vae,
                     os.path.join(MODELS, "tiny-sd15.safetensors"))
     build_pipeline_golden(meta)
+    build_plain_pipeline_folder(meta)
+    if os.path.exists(os.path.join(DATA, "lora", "kohya_diffusers.safetensors")):
+        build_cfg_lora_golden(meta)  # after gen_lora_goldens.py has written the LoRA
 
 
 if __name__ == "__main__":

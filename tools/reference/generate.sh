@@ -11,6 +11,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 cd "$here/../.."
 "$venv/bin/python" "$here/gen_models.py"
+"$venv/bin/python" "$here/gen_lora_goldens.py"
+# Again: the CFG + LoRA pipeline golden needs the LoRA written just above (unchanged files stay).
+"$venv/bin/python" "$here/gen_models.py"
 "$venv/bin/python" "$here/gen_tokenizer_goldens.py"
 "$venv/bin/python" "$here/gen_html_entities.py"
 "$venv/bin/python" "$here/gen_scheduler_goldens.py"
