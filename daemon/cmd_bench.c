@@ -9,17 +9,18 @@
 #include <time.h>
 
 #include "cli.h"
+#include "semd/canvas.h"
 #include "semd/checkpoint.h"
 #include "semd/rng.h"
 #include "semd/status.h"
 
 static const char *const USAGE =
     "semdrawd bench [--backend cpu] (--random-weights sd15|lcm-sd15 | --model PATH [--config DIR]) "
-    "[--size PX] [--batch B] [--iters N] [--threads N]";
+    "[--size PX] [--batch B] [--iters N] [--threads N] [--stream --layers P [--taesd PATH]]";
 
 typedef struct bench_args {
-    const char *backend, *random, *model, *config;
-    int size, batch, iters, threads;
+    const char *backend, *random, *model, *config, *taesd;
+    int size, batch, iters, threads, stream, layers;
 } bench_args;
 
 static double now_ms(void)
@@ -31,14 +32,20 @@ static double now_ms(void)
 
 static int parse_args(int argc, char **argv, bench_args *a)
 {
-    *a = (bench_args){.backend = "cpu", .size = 512, .batch = 1, .iters = 3};
+    *a = (bench_args){.backend = "cpu", .size = 512, .batch = 1, .iters = 3, .layers = 3};
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--stream") == 0) {
+            a->stream = 1;
+            continue;
+        }
         const char *opt = argv[i], *v = cli_value(argc, argv, &i);
         if (!v) return cli_usage(USAGE, "%s needs a value", opt);
         if (strcmp(opt, "--backend") == 0) a->backend = v;
         else if (strcmp(opt, "--random-weights") == 0) a->random = v;
         else if (strcmp(opt, "--model") == 0) a->model = v;
         else if (strcmp(opt, "--config") == 0) a->config = v;
+        else if (strcmp(opt, "--taesd") == 0) a->taesd = v;
+        else if (strcmp(opt, "--layers") == 0 && !cli_int(v, 0, 32, &a->layers)) continue;
         else if (strcmp(opt, "--size") == 0 && !cli_int(v, 64, 4096, &a->size) && a->size % 8 == 0) continue;
         else if (strcmp(opt, "--batch") == 0 && !cli_int(v, 1, 64, &a->batch)) continue;
         else if (strcmp(opt, "--iters") == 0 && !cli_int(v, 1, 1000, &a->iters)) continue;
@@ -146,6 +153,78 @@ static int run(const bench_args *a, semd_backend *be, semd_checkpoint *ck)
     return rc;
 }
 
+/* ---- the stream: one canvas, P layers, a mask edit before every frame (a brush stroke) ---- */
+
+static void circle_mask(uint8_t *m, int size, int layer, int frame)
+{
+    const double cx = size * (0.3 + 0.2 * layer) + frame, cy = size * (0.4 + 0.1 * layer), r = size * 0.25;
+    for (int y = 0; y < size; y++)
+        for (int x = 0; x < size; x++)
+            m[y * size + x] = ((x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r) ? 255 : 0;
+}
+
+static int stream_models(const bench_args *a, semd_backend *be, semd_checkpoint *ck, semd_sd_models *m)
+{
+    int rc = semd_checkpoint_tokenizer(ck, &m->tokenizer);
+    if (!rc) rc = semd_checkpoint_clip(ck, be, &m->clip);
+    if (!rc) rc = semd_checkpoint_unet(ck, be, &m->unet);
+    if (!rc) rc = semd_checkpoint_scheduler(ck, &m->scheduler);
+    if (!rc) rc = a->taesd ? semd_taesd_open(a->taesd, be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &m->taesd)
+                           : semd_taesd_random(be, 3, &m->taesd);
+    return rc;
+}
+
+static void report_stream(const semd_canvas_stats *s, int frames, double wall)
+{
+    const double f = frames, total = wall / f;
+    const double other = (s->ms_text + s->ms_mask + s->ms_aggregate + s->ms_encode) / f;
+    printf("stream frame: %.1f ms (%d frames, one mask edit before each)\n", total, frames);
+    printf("  text encode %8.2f ms  mask preprocessing %8.2f ms  UNet %10.1f ms\n", s->ms_text / f,
+           s->ms_mask / f, s->ms_unet / f);
+    printf("  aggregation %8.2f ms  decode %8.1f ms  encode %6.2f ms\n", s->ms_aggregate / f,
+           s->ms_decode / f, s->ms_encode / f);
+    printf("  everything but the UNet and the decoder: %.2f%% of the frame\n", 100.0 * other / total);
+}
+
+static int bench_stream(const bench_args *a, semd_backend *be, semd_checkpoint *ck)
+{
+    semd_sd_models m = {0};
+    semd_canvas *c = NULL;
+    semd_canvas_params p;
+    semd_canvas_params_default(&p);
+    p.width = p.height = a->size;
+    uint8_t *mask = malloc((size_t)a->size * a->size);
+    int rc = mask ? stream_models(a, be, ck, &m) : semd_error(SEMD_ENOMEM, "out of memory");
+    if (!rc) rc = semd_canvas_new(&m, &p, &c);
+    static const char *const prompts[] = {"a red apple", "a blue vase", "a wooden table", "a cat"};
+    for (int i = 0; !rc && i < a->layers; i++) {
+        int id;
+        circle_mask(mask, a->size, i, 0);
+        semd_layer_desc d = {.prompt = prompts[i % 4], .mask = mask, .mask_std = 8.0f,
+                             .mask_strength = 1.0f, .prompt_strength = 0.95f};
+        rc = semd_canvas_add_layer(c, &d, &id);
+    }
+    semd_frame f;
+    if (!rc) rc = semd_canvas_step(&c, 1, 1, &f); /* warm-up */
+    if (!rc) semd_canvas_stats_reset(c);
+    double t0 = now_ms();
+    for (int i = 0; !rc && i < a->iters; i++) {
+        for (int l = 0; !rc && l < a->layers; l++) {
+            circle_mask(mask, a->size, l, i + 1);
+            semd_layer_desc d = {.mask = mask};
+            rc = semd_canvas_update_layer(c, l, &d, SEMD_LAYER_MASK);
+        }
+        if (!rc) rc = semd_canvas_step(&c, 1, 1, &f);
+    }
+    semd_canvas_stats s;
+    if (!rc) semd_canvas_stats_get(c, &s), report_stream(&s, a->iters, now_ms() - t0);
+    semd_canvas_free(c);
+    semd_tokenizer_free(m.tokenizer), semd_clip_free(m.clip), semd_unet_free(m.unet);
+    semd_lcm_scheduler_free(m.scheduler), semd_taesd_free(m.taesd);
+    free(mask);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     bench_args a;
@@ -157,7 +236,7 @@ int cmd_bench(int argc, char **argv)
                                            : semd_backend_new(a.backend, &be);
     if (!rc) rc = a.random ? semd_checkpoint_open_random(a.random, 1, &ck)
                            : semd_checkpoint_open(a.model, a.config, &ck);
-    if (!rc) rc = run(&a, be, ck);
+    if (!rc) rc = a.stream ? bench_stream(&a, be, ck) : run(&a, be, ck);
     semd_checkpoint_free(ck);
     semd_backend_free(be);
     return rc ? cli_fail("bench failed", rc) : 0;

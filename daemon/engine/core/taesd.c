@@ -327,3 +327,15 @@ int semd_taesd_open(const char *path, semd_backend *be, int parts, semd_taesd **
     semd_weights_free(w);
     return rc;
 }
+
+int semd_taesd_random(semd_backend *be, uint64_t seed, semd_taesd **out)
+{
+    semd_taesd_config cfg;
+    semd_weights *w;
+    *out = NULL;
+    semd_taesd_config_default(&cfg);
+    int rc = semd_weights_random(seed, &w);
+    if (!rc) rc = semd_taesd_load(be, &cfg, w, w, SEMD_TAESD_DIFFUSERS, out);
+    semd_weights_free(w);
+    return rc;
+}

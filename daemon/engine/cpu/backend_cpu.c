@@ -60,12 +60,22 @@ static int cpu_embed(semd_backend *be, semd_tensor *y, const int32_t *ids, const
     return SEMD_OK;
 }
 
+/*
+ * One GEMM per sample (outermost dim): OpenBLAS picks its micro-kernels by
+ * matrix size, so one GEMM over a whole batch rounds a sample differently
+ * than a GEMM over that sample alone. Per-sample GEMMs make every result
+ * independent of what else shares the batch (several canvases in one UNet
+ * call must give what each gives alone, semanticdraw.md 7.6).
+ */
 static int cpu_linear(semd_backend *be, semd_tensor *y, const semd_tensor *x, const semd_tensor *w,
                       const semd_tensor *b, int64_t rows)
 {
     const int64_t out = w->ne[0], in = w->ne[1];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f,
-                x->data, (int)in, w->data, (int)in, 0.0f, y->data, (int)out);
+    const int64_t samples = x->ndim > 1 ? x->ne[0] : 1, per = rows / samples;
+    for (int64_t s = 0; s < samples; s++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)per, (int)out, (int)in, 1.0f,
+                    x->data + s * per * in, (int)in, w->data, (int)in, 0.0f, y->data + s * per * out,
+                    (int)out);
     if (b) {
 #pragma omp parallel for num_threads(threads_of(be))
         for (int64_t r = 0; r < rows; r++) {

@@ -84,6 +84,8 @@ int semd_taesd_load(semd_backend *be, const semd_taesd_config *cfg, const semd_w
  * must name that one half).
  */
 int semd_taesd_open(const char *path, semd_backend *be, int parts, semd_taesd **out);
+/* The default TAESD with random weights built in memory (benchmarks; see semd_weights_random). */
+int semd_taesd_random(semd_backend *be, uint64_t seed, semd_taesd **out);
 void semd_taesd_free(semd_taesd *t);
 int semd_taesd_decode(semd_taesd *t, const semd_tensor *latent, semd_tensor **image);
 int semd_taesd_encode(semd_taesd *t, const semd_tensor *image, semd_tensor **latent);
