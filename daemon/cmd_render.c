@@ -130,7 +130,7 @@ static int write_outputs(const render_args *a, const semd_txt2img_result *r)
 {
     float *img = NULL, *lat = NULL;
     int rc = host_copy(r->image, &img);
-    if (!rc) rc = png_write_rgb(a->out, img, (int)r->image->ne[3], (int)r->image->ne[2]);
+    if (!rc) rc = png_write_rgb(a->out, img, (int)r->image->ne[3], (int)r->image->ne[2], PNG_SIGNED_ROUND);
     if (!rc && a->dump) {
         semd_st_writer *w = semd_st_writer_new();
         rc = w ? host_copy(r->latent, &lat) : semd_error(SEMD_ENOMEM, "out of memory");
@@ -169,6 +169,8 @@ static void free_models(semd_sd_models *m)
 
 int cmd_render(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--scene") == 0) return cmd_render_scene(argc, argv);
     render_args a;
     int status = parse_args(argc, argv, &a);
     if (status) return status;

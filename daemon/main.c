@@ -36,6 +36,9 @@ static void usage(FILE *to)
           "         [--steps N] [--guidance G] [--seed S] [--clip-skip K] [--decoder vae|taesd]\n"
           "         [--taesd PATH] [--backend cpu] [--noise FILE] [--dump FILE] -o OUT.png\n"
           "      LCM text-to-image\n"
+          "  render --model PATH [--config DIR] --scene SCENE.json --frames N [--taesd PATH]\n"
+          "         [--noise FILE] [--dump FILE] -o OUT_DIR\n"
+          "      stream a SemanticDraw scene (docs/scene-format.md) for N frames\n"
           "  version\n"
           "  help\n",
           to);

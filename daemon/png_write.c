@@ -10,11 +10,11 @@
 
 #include "semd/status.h"
 
-static unsigned char to_byte(float v)
+static unsigned char to_byte(float v, png_convention conv)
 {
-    float x = v * 0.5f + 0.5f;
+    float x = conv == PNG_SIGNED_ROUND ? v * 0.5f + 0.5f : v;
     x = x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
-    return (unsigned char)lrintf(x * 255.0f);
+    return conv == PNG_SIGNED_ROUND ? (unsigned char)lrintf(x * 255.0f) : (unsigned char)(x * 255.0f);
 }
 
 static int write_rows(FILE *f, const char *path, unsigned char *rgb, int width, int height)
@@ -39,13 +39,13 @@ static int write_rows(FILE *f, const char *path, unsigned char *rgb, int width, 
     return SEMD_OK;
 }
 
-int png_write_rgb(const char *path, const float *chw, int width, int height)
+int png_write_rgb(const char *path, const float *chw, int width, int height, png_convention conv)
 {
     const size_t plane = (size_t)width * height;
     unsigned char *rgb = malloc(plane * 3);
     if (!rgb) return semd_error(SEMD_ENOMEM, "%s: out of memory", path);
     for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++) rgb[i * 3 + c] = to_byte(chw[c * plane + i]);
+        for (int c = 0; c < 3; c++) rgb[i * 3 + c] = to_byte(chw[c * plane + i], conv);
     FILE *f = fopen(path, "wb");
     int rc = f ? write_rows(f, path, rgb, width, height)
                : semd_error(SEMD_EIO, "%s: cannot create: %s", path, strerror(errno));

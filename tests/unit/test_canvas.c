@@ -108,7 +108,6 @@ TEST(canvases_stepped_together_equal_alone)
             /* Not bitwise: OpenBLAS picks other micro-kernels for other batch sizes (a single
              * shared call already differs by ~1e-6, with one thread too), and the tiny random
              * UNet amplifies that; 1e-4 is the fp32 parity tolerance of semanticdraw.md 16.2. */
-            printf("frame %d canvas %d: %.3g\n", frame, i, semd_rel_l2(ft[i].latent, fa[i].latent, n));
             ASSERT_REL_L2(ft[i].latent, fa[i].latent, n, 1e-4);
             ASSERT_EQ(ft[i].warmup, frame < 4);
         }
