@@ -128,6 +128,34 @@ expect_fail "render: LoRA for another model" 1 "kohya_ldm.safetensors" "$SEMDRAW
     --random-weights sd15 --lora "$SEMD_TEST_DATA/lora/kohya_ldm.safetensors" \
     --prompt x -o "$tmp/x.png"
 
+# SemanticDraw scenes (parity is in test_semanticdraw; here the command as a user runs it).
+scenes="$SEMD_TEST_DATA/scenes"
+check "render a scene stream" "$SEMDRAWD" render --model "$models/tiny-sd15" \
+    --scene "$scenes/three_layers_blur.json" --frames 6 --taesd "$models/taesd" \
+    --noise "$golden/semanticdraw/three_layers_blur.default.safetensors" \
+    --dump "$tmp/scene.safetensors" -o "$tmp/scene_frames"
+check "the scene stream wrote one PNG per frame" test -f "$tmp/scene_frames/frame_0005.png"
+check "an example scene renders" "$SEMDRAWD" render --model "$models/tiny-sd15" \
+    --scene "$SEMD_TEST_DATA/../../examples/scenes/two_objects.json" --frames 1 \
+    --taesd "$models/taesd" -o "$tmp/example_frames"
+printf '{"width": 64, "height": 48, "mask_type": "fuzzy"}' >"$tmp/bad1.json"
+expect_fail "render --scene: unknown value" 1 "mask_type" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --scene "$tmp/bad1.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
+printf '{"width": 64, "height": 48, "timesteps": [0, 4, 60]}' >"$tmp/bad2.json"
+expect_fail "render --scene: timesteps out of range" 1 "timesteps" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --scene "$tmp/bad2.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
+printf '{"width": 64, "height": 48, "layers": [{"prompt": "x", "mask": "missing.png"}]}' >"$tmp/bad3.json"
+expect_fail "render --scene: missing mask file" 1 "missing.png" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --scene "$tmp/bad3.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
+printf '{"width": 32, "height": 48, "layers": [{"prompt": "x", "mask": "%s"}]}' \
+    "$scenes/masks/full_64x48.png" >"$tmp/bad4.json"
+expect_fail "render --scene: mask of the wrong size" 1 "the canvas is 32x48" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --scene "$tmp/bad4.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
+python_layers=$(for i in $(seq 0 70); do printf '%s{"prompt": "p%d"}' "$([ "$i" -gt 0 ] && echo ,)" "$i"; done)
+printf '{"width": 64, "height": 48, "layers": [%s]}' "$python_layers" >"$tmp/bad5.json"
+expect_fail "render --scene: too many layers" 1 "layers" "$SEMDRAWD" render \
+    --model "$models/tiny-sd15" --scene "$tmp/bad5.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
+
 # The real SD1.5 architecture at full size, random weights built in memory.
 check "render full-size SD1.5 (random weights) at 64x64" "$SEMDRAWD" render --random-weights sd15 \
     --prompt "a photo of a cat" --width 64 --height 64 --steps 1 --guidance 1 -o "$tmp/full.png"

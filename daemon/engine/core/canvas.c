@@ -381,14 +381,14 @@ static int background_prompt_changed(semd_canvas *c)
     return rc;
 }
 
-int semd_canvas_set_background(semd_canvas *c, const char *prompt, const char *negative,
-                               const uint8_t *rgb)
+static int set_background(semd_canvas *c, const char *prompt, const char *negative,
+                          const uint8_t *rgb, int is_image)
 {
     int rc = 0;
     if (rgb) {
         rc = encode_image(c, rgb, c->z_bg);
         if (!rc) build_boot(c);
-        if (!rc && !prompt && !c->bg_prompt_set) prompt = ""; /* S2 (b) */
+        if (!rc && is_image && !prompt && !c->bg_prompt_set) prompt = ""; /* S2 (b) */
     }
     if (!rc && negative) {
         free(c->bg_negative);
@@ -406,6 +406,24 @@ int semd_canvas_set_background(semd_canvas *c, const char *prompt, const char *n
     }
     c->flushed = 0;
     c->ctx_dirty = 1;
+    return rc;
+}
+
+int semd_canvas_set_background(semd_canvas *c, const char *prompt, const char *negative,
+                               const uint8_t *rgb)
+{
+    return set_background(c, prompt, negative, rgb, 1);
+}
+
+int semd_canvas_set_background_color(semd_canvas *c, const char *prompt, const char *negative,
+                                     const uint8_t rgb[3])
+{
+    const size_t px = (size_t)c->H * c->W;
+    uint8_t *img = malloc(px * 3);
+    if (!img) return semd_error(SEMD_ENOMEM, "canvas: out of memory");
+    for (size_t i = 0; i < px * 3; i++) img[i] = rgb[i % 3];
+    int rc = set_background(c, prompt, negative, img, 0);
+    free(img);
     return rc;
 }
 

@@ -31,21 +31,14 @@ static semd_layer_desc layer_desc(const semd_scene_layer *l)
                              .prompt_strength = l->prompt_strength};
 }
 
-/* The background as given: image, colour (white needs no encode), prompt, negative. */
+/* The background as given: an image, a colour, or just a prompt and negative. */
 static int apply_background(semd_canvas *c, const semd_scene *s, const semd_scene_background *b)
 {
-    const size_t px = (size_t)s->width * s->height;
-    uint8_t *rgb = NULL;
-    const int white = b->color[0] == 255 && b->color[1] == 255 && b->color[2] == 255;
-    if ((b->fields & SEMD_BG_COLOR) && !white) {
-        if (!(rgb = malloc(px * 3))) return semd_error(SEMD_ENOMEM, "out of memory");
-        for (size_t i = 0; i < px * 3; i++) rgb[i] = b->color[i % 3];
-    }
-    const uint8_t *image = (b->fields & SEMD_BG_IMAGE) ? b->image : rgb;
-    int rc = semd_canvas_set_background(c, (b->fields & SEMD_BG_PROMPT) ? b->prompt : NULL,
-                                        (b->fields & SEMD_BG_NEGATIVE) ? b->negative : NULL, image);
-    free(rgb);
-    return rc;
+    const char *prompt = (b->fields & SEMD_BG_PROMPT) ? b->prompt : NULL;
+    const char *negative = (b->fields & SEMD_BG_NEGATIVE) ? b->negative : NULL;
+    (void)s;
+    if (b->fields & SEMD_BG_COLOR) return semd_canvas_set_background_color(c, prompt, negative, b->color);
+    return semd_canvas_set_background(c, prompt, negative, (b->fields & SEMD_BG_IMAGE) ? b->image : NULL);
 }
 
 int semd_scene_canvas(const semd_scene *s, const semd_sd_models *m, semd_canvas **out)
@@ -95,6 +88,9 @@ int semd_scene_stream(const semd_scene *s, const semd_sd_models *m, int frames,
 {
     const size_t n = 4 * (size_t)(s->width / 8) * (s->height / 8);
     semd_canvas *c = NULL;
+    if (s->autoflush && noise && noise->frames)
+        return semd_error(SEMD_EUNSUPPORTED, "%s: autoflush with injected frame noise is not "
+                          "supported (flush frames would need their own noise)", s->path);
     int rc = semd_scene_canvas(s, m, &c), next = 0, seed_set = 0;
     if (!rc && noise && noise->slots) rc = semd_canvas_set_slot_noise(c, noise->slots);
     for (int f = 0; !rc && f < frames; f++) {

@@ -83,6 +83,13 @@ const semd_canvas_params *semd_canvas_params_of(const semd_canvas *c);
 int semd_canvas_set_background(semd_canvas *c, const char *prompt, const char *negative,
                                const uint8_t *rgb);
 
+/*
+ * A plain-colour background: like an image of that colour, except that a
+ * colour is not an image for S2 (without a prompt the current prompt stays).
+ */
+int semd_canvas_set_background_color(semd_canvas *c, const char *prompt, const char *negative,
+                                     const uint8_t rgb[3]);
+
 /* ---- layers ---- */
 
 typedef struct semd_layer_desc {
