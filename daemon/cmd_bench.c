@@ -70,14 +70,14 @@ static int random_tensor(semd_backend *be, int ndim, const int64_t *ne, uint64_t
     return rc;
 }
 
-/* The backend's GEMM rate: Y[n,n] = X[n,n] W[n,n]^T through semd_op_linear. */
+/* The backend's GEMM rate: Y[n,n] = X[n,n] W[n,n]^T, one sample through semd_op_linear. */
 static int gemm_rate(semd_backend *be, int n, double *gflops)
 {
-    int64_t sq[2] = {n, n};
+    int64_t sq[2] = {n, n}, one[3] = {1, n, n};
     semd_tensor *x = NULL, *w = NULL, *y = NULL;
-    int rc = random_tensor(be, 2, sq, 1, &x);
+    int rc = random_tensor(be, 3, one, 1, &x);
     if (!rc) rc = random_tensor(be, 2, sq, 2, &w);
-    if (!rc) rc = semd_tensor_new(be, 2, sq, &y);
+    if (!rc) rc = semd_tensor_new(be, 3, one, &y);
     if (!rc) rc = semd_op_linear(y, x, w, NULL); /* warm-up */
     double t0 = now_ms();
     const int reps = 5;
@@ -137,9 +137,9 @@ static int run(const bench_args *a, semd_backend *be, semd_checkpoint *ck)
         ms[i] = now_ms() - t0;
         semd_tensor_free(out), out = NULL;
     }
+    const double gflop = semd_backend_flops(be) / 1e9 / a->iters; /* before the GEMM probe adds its own */
     if (!rc) rc = gemm_rate(be, 2048, &gemm);
     if (!rc) {
-        const double gflop = semd_backend_flops(be) / 1e9 / a->iters;
         qsort(ms, (size_t)a->iters, sizeof *ms, cmp_double);
         const double med = ms[a->iters / 2], rate = gflop / (med / 1e3);
         printf("UNet evaluation: %.1f ms median of %d (min %.1f, max %.1f), %.1f GFLOP\n", med,
