@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "canvas_internal.h"
+#include "slots.h"
 #include "semd/rng.h"
 #include "semd/status.h"
 
@@ -72,33 +73,20 @@ static int check_params(const semd_sd_models *m, const semd_canvas_params *p)
     return SEMD_OK;
 }
 
-/*
- * tau_k from the 50-step grid; a, b, c_skip, c_out and the P2 coefficients in
- * double from the float32 alphas, then rounded (the reference does the same).
- */
+/* The slot schedule, and the P2 coefficients: the next slot's list index read as a timestep. */
 static int build_schedule(semd_canvas *c)
 {
-    semd_lcm_scheduler *s = c->m->scheduler;
-    const semd_lcm_config *cfg = semd_lcm_scheduler_config(s);
-    int rc = semd_lcm_set_timesteps(s, cfg->original_inference_steps);
+    semd_slots sl;
+    int rc = semd_slots_build(c->m->scheduler, c->T, c->p.timesteps, &sl);
     if (rc) return rc;
-    const int *grid = semd_lcm_timesteps(s);
-    const float *abar = semd_lcm_alphas(s);
+    const float *abar = semd_lcm_alphas(c->m->scheduler);
+    memcpy(c->tau, sl.tau, sizeof sl.tau), memcpy(c->a, sl.a, sizeof sl.a), memcpy(c->b, sl.b, sizeof sl.b);
+    memcpy(c->c_skip, sl.c_skip, sizeof sl.c_skip), memcpy(c->c_out, sl.c_out, sizeof sl.c_out);
     for (int k = 0; k < c->T; k++) {
-        const int t = grid[c->p.timesteps[k]];
-        const double ab = abar[t], scaled = (double)t * cfg->timestep_scaling;
-        c->tau[k] = (float)t;
-        c->a[k] = (float)sqrt(ab);
-        c->b[k] = (float)sqrt(1.0 - ab);
-        c->c_skip[k] = (float)(0.25 / (scaled * scaled + 0.25));
-        c->c_out[k] = (float)(scaled / sqrt(scaled * scaled + 0.25));
-        /* P2: the published code reads the next slot's list index as a timestep. */
         const double ap = abar[k + 1 < c->T ? c->p.timesteps[k + 1] : 0];
         c->p2a[k] = (float)sqrt(ap);
         c->p2b[k] = (float)sqrt(1.0 - ap);
     }
-    c->a[c->T] = 1.0f;
-    c->b[c->T] = 0.0f;
     return SEMD_OK;
 }
 
@@ -106,18 +94,10 @@ static int build_schedule(semd_canvas *c)
 
 static int encode_prompt(semd_canvas *c, const char *text, float **out)
 {
-    int32_t ids[SEMD_CLIP_CONTEXT];
-    semd_tensor *h = NULL;
     const double t0 = semd_canvas_now_ms();
-    int rc = semd_tokenizer_encode_padded(c->m->tokenizer, SEMD_TEXT_HF, text, ids);
-    if (!rc) rc = semd_clip_encode(c->m->clip, ids, 1, SEMD_CLIP_CONTEXT, 0, &h, NULL);
-    float *e = rc ? NULL : malloc((size_t)(c->ctx_len * c->dim) * sizeof(float));
-    if (!rc && !e) rc = semd_error(SEMD_ENOMEM, "canvas: out of memory");
-    if (!rc) rc = semd_tensor_get(h, e);
-    semd_tensor_free(h);
-    if (rc) free(e), e = NULL;
-    free(*out);
-    *out = e;
+    float *e;
+    int rc = semd_embed_prompt(c->m, text, &e);
+    if (!rc) free(*out), *out = e;
     c->stats.text_encodes++;
     c->stats.ms_text += semd_canvas_now_ms() - t0;
     return rc;
