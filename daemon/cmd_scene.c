@@ -1,7 +1,8 @@
 /*
- * semdrawd render --scene: a SemanticDraw scene (docs/scene-format.md) through
- * the canvas. With --frames N the stream runs N frames, applying the scene's
- * edit timeline at frame boundaries, and OUT is a folder of numbered PNGs.
+ * semdrawd render --scene: a SemanticDraw scene (docs/scene-format.md). With
+ * --frames N the stream runs N frames on a canvas, applying the scene's edit
+ * timeline at frame boundaries, and OUT is a folder of numbered PNGs; without
+ * it the single-call mode renders one image (OUT is a PNG file).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,8 +19,8 @@
 #include "semd/status.h"
 
 static const char *const USAGE =
-    "semdrawd render --model PATH [--config DIR] --scene SCENE.json --frames N [--taesd PATH] "
-    "[--backend cpu] [--noise FILE] [--dump FILE] -o OUT_DIR";
+    "semdrawd render --model PATH [--config DIR] --scene SCENE.json [--frames N] [--taesd PATH] "
+    "[--backend cpu] [--noise FILE] [--dump FILE] -o OUT_DIR|OUT.png";
 
 typedef struct scene_args {
     const char *model, *config, *scene, *taesd, *backend, *noise, *dump, *out;
@@ -44,8 +45,6 @@ static int parse_args(int argc, char **argv, scene_args *a)
         else return cli_usage(USAGE, "bad option %s %s", opt, v);
     }
     if (!a->model || !a->scene || !a->out) return cli_usage(USAGE, "--model, --scene and -o are required");
-    if (!a->frames)
-        return cli_usage(USAGE, "--frames N is required (the single-call mode is not available yet)");
     return 0;
 }
 
@@ -163,6 +162,50 @@ static int stream(const scene_args *a, const semd_scene *s, const semd_sd_models
     return rc;
 }
 
+/* ---- the single-call mode ---- */
+
+static const float *noise_tensor(const semd_st_file *f, const char *name, uint64_t want, float **buf, int *rc)
+{
+    const semd_st_tensor *t = semd_st_find(f, name);
+    if (*rc || !t) return NULL;
+    if (t->numel < want) {
+        *rc = semd_error(SEMD_ESHAPE, "%s: '%s' has %llu values, needs %llu", semd_st_path(f), name,
+                         (unsigned long long)t->numel, (unsigned long long)want);
+        return NULL;
+    }
+    if (!(*buf = malloc(t->numel * sizeof(float)))) *rc = semd_error(SEMD_ENOMEM, "out of memory");
+    if (!*rc) *rc = semd_st_read_f32(t, *buf);
+    return *rc ? NULL : *buf;
+}
+
+static int single(const scene_args *a, const semd_scene *s, const semd_sd_models *m)
+{
+    const uint64_t n = 4ull * (s->width / 8) * (s->height / 8);
+    semd_st_file *f = NULL;
+    float *b1 = NULL, *b2 = NULL, *b3 = NULL;
+    semd_single_noise z = {0};
+    semd_single_result r = {0};
+    int rc = a->noise ? semd_st_open(a->noise, &f) : 0;
+    if (f) {
+        z.init_latent = noise_tensor(f, "init_latent", n, &b1, &rc);
+        z.boot_noise = noise_tensor(f, "boot_noise", n * (uint64_t)s->bootstrap_steps, &b2, &rc);
+        z.step_noise = noise_tensor(f, "step_noise", n * (uint64_t)(s->n_timesteps - 1), &b3, &rc);
+    }
+    if (!rc) rc = semd_scene_single(s, m, &z, &r);
+    if (!rc) rc = png_write_rgb(a->out, r.image, s->width, s->height, PNG_UNIT_TRUNCATE);
+    if (!rc && a->dump) {
+        semd_st_writer *w = semd_st_writer_new();
+        int64_t ls[4] = {1, 4, s->height / 8, s->width / 8}, is[4] = {1, 3, s->height, s->width};
+        rc = w ? semd_st_writer_add(w, "final_latent", SEMD_ST_F32, 4, ls, r.latent) : semd_error(SEMD_ENOMEM, "out of memory");
+        if (!rc) rc = semd_st_writer_add(w, "image", SEMD_ST_F32, 4, is, r.image);
+        if (!rc) rc = semd_st_writer_save(w, a->dump);
+        semd_st_writer_free(w);
+    }
+    free(r.latent), free(r.image), free(b1), free(b2), free(b3);
+    semd_st_close(f);
+    return rc;
+}
+
 int cmd_render_scene(int argc, char **argv)
 {
     scene_args a;
@@ -174,14 +217,14 @@ int cmd_render_scene(int argc, char **argv)
     semd_sd_models m = {0};
     noise z = {0};
     int rc = semd_scene_load(a.scene, &s);
-    if (!rc) rc = semd_scene_resolve_defaults(s, SEMD_SCENE_STREAM);
-    if (!rc && mkdir(a.out, 0755) != 0 && errno != EEXIST)
+    if (!rc) rc = semd_scene_resolve_defaults(s, a.frames ? SEMD_SCENE_STREAM : SEMD_SCENE_SINGLE);
+    if (!rc && a.frames && mkdir(a.out, 0755) != 0 && errno != EEXIST)
         rc = semd_error(SEMD_EIO, "%s: cannot create the output folder: %s", a.out, strerror(errno));
-    if (!rc && a.noise) rc = read_noise(a.noise, s, a.frames, &z);
+    if (!rc && a.noise && a.frames) rc = read_noise(a.noise, s, a.frames, &z);
     if (!rc) rc = semd_backend_new(a.backend, &be);
     if (!rc) rc = semd_checkpoint_open(a.model, a.config, &ck);
     if (!rc) rc = load_models(&a, s, be, ck, &m);
-    if (!rc) rc = stream(&a, s, &m, &z);
+    if (!rc) rc = a.frames ? stream(&a, s, &m, &z) : single(&a, s, &m);
     free_models(&m);
     free_noise(&z);
     semd_checkpoint_free(ck);

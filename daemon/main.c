@@ -36,9 +36,9 @@ static void usage(FILE *to)
           "         [--steps N] [--guidance G] [--seed S] [--clip-skip K] [--decoder vae|taesd]\n"
           "         [--taesd PATH] [--backend cpu] [--noise FILE] [--dump FILE] -o OUT.png\n"
           "      LCM text-to-image\n"
-          "  render --model PATH [--config DIR] --scene SCENE.json --frames N [--taesd PATH]\n"
-          "         [--noise FILE] [--dump FILE] -o OUT_DIR\n"
-          "      stream a SemanticDraw scene (docs/scene-format.md) for N frames\n"
+          "  render --model PATH [--config DIR] --scene SCENE.json [--frames N] [--taesd PATH]\n"
+          "         [--noise FILE] [--dump FILE] -o OUT_DIR|OUT.png\n"
+          "      a SemanticDraw scene (docs/scene-format.md): N streamed frames, or one image\n"
           "  version\n"
           "  help\n",
           to);

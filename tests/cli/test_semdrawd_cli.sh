@@ -135,6 +135,11 @@ check "render a scene stream" "$SEMDRAWD" render --model "$models/tiny-sd15" \
     --noise "$golden/semanticdraw/three_layers_blur.default.safetensors" \
     --dump "$tmp/scene.safetensors" -o "$tmp/scene_frames"
 check "the scene stream wrote one PNG per frame" test -f "$tmp/scene_frames/frame_0005.png"
+check "render a scene in the single-call mode" "$SEMDRAWD" render --model "$models/tiny-sd15" \
+    --scene "$scenes/single_image_bg.json" --noise "$golden/semanticdraw/single_image_bg.safetensors" \
+    --dump "$tmp/single.safetensors" -o "$tmp/single.png"
+check "the single-call render matches the reference" "$ST_COMPARE" "$tmp/single.safetensors" \
+    "$golden/semanticdraw/single_image_bg.safetensors" 1e-4 final_latent image
 check "an example scene renders" "$SEMDRAWD" render --model "$models/tiny-sd15" \
     --scene "$SEMD_TEST_DATA/../../examples/scenes/two_objects.json" --frames 1 \
     --taesd "$models/taesd" -o "$tmp/example_frames"

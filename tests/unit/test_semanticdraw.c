@@ -1,5 +1,6 @@
 /*
- * SemanticDraw frame by frame against the reference implementation
+ * SemanticDraw frame by frame (and, for the single-call mode, image by image)
+ * against the reference implementation
  * (tools/reference/semanticdraw_ref.py; goldens from gen_semanticdraw_goldens.py
  * with the networks in float64, so the target is near exact), on the tiny
  * model with injected noise, in both profiles.
@@ -108,6 +109,47 @@ static void check_golden(const char *name)
     semd_checkpoint_free(ck), semd_backend_free(be), semd_scene_free(s), semd_st_close(g);
 }
 
+/* The single-call mode: one image from a scene with injected noise; no warm-up, so 1e-4 throughout. */
+static void check_single(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/semanticdraw/%s.safetensors", name);
+    semd_st_file *g = golden_open(rel);
+    const char *scene_rel = semd_st_metadata(g, "scene"), *model = semd_st_metadata(g, "model");
+    ASSERT(scene_rel && model && strncmp(scene_rel, "tests/data/", 11) == 0);
+    semd_scene *s;
+    ASSERT_OK(semd_scene_load(golden_data(scene_rel + 11), &s));
+    ASSERT_OK(semd_scene_resolve_defaults(s, SEMD_SCENE_SINGLE));
+    semd_backend *be;
+    semd_checkpoint *ck;
+    semd_sd_models m = {0};
+    ASSERT_OK(semd_backend_cpu_new(0, &be));
+    load_models(model, s->decoder == SEMD_SCENE_DECODER_VAE, be, &ck, &m);
+    float *init = golden_floats(g, "init_latent", NULL), *boot = golden_floats(g, "boot_noise", NULL);
+    float *steps = golden_floats(g, "step_noise", NULL);
+    semd_single_noise z = {.init_latent = init, .boot_noise = boot, .step_noise = steps};
+    semd_single_result r;
+    ASSERT_OK(semd_scene_single(s, &m, &z, &r));
+    int64_t ls[4] = {1, 4, s->height / 8, s->width / 8}, is[4] = {1, 3, s->height, s->width};
+    semd_tensor *lat, *img;
+    ASSERT_OK(semd_tensor_new(be, 4, ls, &lat));
+    ASSERT_OK(semd_tensor_new(be, 4, is, &img));
+    ASSERT_OK(semd_tensor_set(lat, r.latent));
+    ASSERT_OK(semd_tensor_set(img, r.image));
+    golden_expect(g, "final_latent", lat, TOL_STREAM);
+    golden_expect(g, "image", img, TOL_STREAM);
+    semd_tensor_free(lat), semd_tensor_free(img);
+    free(r.latent), free(r.image), free(init), free(boot), free(steps);
+    semd_tokenizer_free(m.tokenizer), semd_clip_free(m.clip), semd_unet_free(m.unet);
+    semd_lcm_scheduler_free(m.scheduler), semd_taesd_free(m.taesd), semd_vae_free(m.vae);
+    semd_checkpoint_free(ck), semd_backend_free(be), semd_scene_free(s), semd_st_close(g);
+}
+
+TEST(single_generated_background) { check_single("single_generated_bg"); }
+TEST(single_image_background) { check_single("single_image_bg"); }
+TEST(single_white_background) { check_single("single_white"); }
+TEST(single_cfg_colour_background) { check_single("single_cfg"); }
+
 #define PARITY(scene)                                                       \
     TEST(scene##_default) { check_golden(#scene ".default"); }              \
     TEST(scene##_reference) { check_golden(#scene ".reference"); }
@@ -128,6 +170,8 @@ static const struct semd_test tests[] = {
     ENTRIES(one_layer),  ENTRIES(one_layer_vae),    ENTRIES(three_layers_blur),
     ENTRIES(discrete),   ENTRIES(bootstrap2),       ENTRIES(background_image),
     ENTRIES(cfg_negative), ENTRIES(edits),          ENTRIES(zero_layers),
+    TEST_ENTRY(single_generated_background), TEST_ENTRY(single_image_background),
+    TEST_ENTRY(single_white_background), TEST_ENTRY(single_cfg_colour_background),
     {0},
 };
 

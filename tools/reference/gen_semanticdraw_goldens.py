@@ -1,4 +1,5 @@
-"""SemanticDraw streaming goldens: the parity scenes, their goldens, and the example scenes.
+"""SemanticDraw goldens: the streaming and single-call parity scenes, their goldens, and the
+example scenes.
 
 Run from anywhere with the pinned reference environment (tools/reference/requirements.txt):
     /work/venvs/ref/bin/python tools/reference/gen_semanticdraw_goldens.py
@@ -29,6 +30,24 @@ noise of semanticdraw_ref.draw_noise. A golden holds:
   metadata  scene (path from the repository root), profile, model (tests/data/models/<model>),
             frames, warmup_frames (T-1), decoder, library versions, torch's CPU capability, the
             noise recipe, a description of what the scene exercises.
+
+Single-call goldens (section 11, semanticdraw_ref.render_single; scenes in single_scenes(), run
+with the scene's single-call defaults, the mode="single" scene loader):
+  tests/data/scenes/single_<name>.json -> tests/data/golden/semanticdraw/single_<name>.safetensors
+  inputs    init_latent [1,4,h,w], boot_noise [max(bootstrap_steps,1),4,h,w], step_noise
+            [max(T-1,1),4,h,w] (semanticdraw_ref.draw_single_noise)
+  outputs   final_latent [1,4,h,w] (x after the last step), image [1,3,H,W] F32 (decoded, after
+            the pixel-space background blend)
+  debug     masks [P',T,h,w] (P' = P + 1 with the generated background layer at index 0), shifts
+            [P',T,2] (I64), z_white [4,h,w], z_bg [4,h,w] (image and white kinds only; absent for
+            a generated background), step_x0 [T,4,h,w] (x of each step after aggregation and the
+            z_bg composite, before the re-noise), count [T,h,w] (sum of the leak-weighted masks),
+            timesteps [T] (I64), a, b [T+1], c_skip, c_out [T], prompt_embeds [P',77,32] F16
+            (+ prompt_embeds_uncond under CFG)
+  metadata  as the stream goldens plus mode "single", profile "default", background_kind
+            (image / white / generated), background_prompt, blend, leak_sensitivity, layers (P').
+  The float32-network run agrees with these float64 goldens to <= 1.4e-5 relative L2 (1 or 4
+  threads), every step included: no warm-up, so compare at ~1e-4.
 
 Conditioning (measured: the same goldens recomputed with 2 torch threads instead of 1): frames
 f >= T-1 agree to <= 5e-5 relative L2 (whole tensor; one frame reached 1.2e-4), but the warm-up
@@ -329,6 +348,152 @@ def parity_scenes():
 
 
 # ----------------------------------------------------------------------------------------------
+# Single-call scenes (section 11, D6): name -> dict(scene, pngs, model, why). Rendered with
+# semanticdraw_ref.render_single (the scene's single-call defaults), one golden each:
+# tests/data/golden/semanticdraw/<name>.safetensors.
+# ----------------------------------------------------------------------------------------------
+
+def single_scenes():
+    W, H = 64, 48
+    S = {}
+
+    barn = rect(H, W, 14, 40, 6, 30, soft=2)
+    cloud = disc(H, W, 12, 34, 10, soft=2)
+    S["single_generated_bg"] = dict(
+        why="GENERATED background: two overlapping layers (cover alpha) leave the right and "
+            "bottom-right uncovered, a background prompt and no image, so the background prompt "
+            "is an extra bottom layer with mask bg_mask[k] (no z_bg composite); bootstrap_steps "
+            "2 with mix 1.5 (slot 1 mixes z_white with the current latent), leak suppression, "
+            "prompt_strength 0.9 lerp, embedded_guidance_scale 6; defaults discrete / std 1; "
+            "timesteps [25,30,37,45]: tau_0 = 499 < 999 without an IMAGE background (no z_bg "
+            "init), and leak weights below 1 at both bootstrap slots",
+        model="tiny-sd15", leak=True,
+        scene={"width": W, "height": H, "seed": 21, "timesteps": [25, 30, 37, 45],
+               "bootstrap_steps": 2,
+               "bootstrap_mix_steps": 1.5, "embedded_guidance_scale": 6.0,
+               "background": {"prompt": "a green hillside"},
+               "layers": [
+                   {"prompt": "a red barn", "mask": "masks/single_barn.png", "prompt_strength": 0.9},
+                   {"prompt": "a white cloud", "mask": "masks/single_cloud.png"}]},
+        pngs={"masks/single_barn.png": (as_mode(barn, "L"), "L"),
+              "masks/single_cloud.png": (as_mode(cloud, "L"), "L")})
+
+    cow = rect(H, W, 16, 46, 26, 62, soft=3)
+    tree = disc(H, W, 18, 20, 13, soft=3)
+    S["single_image_bg"] = dict(
+        why="IMAGE background from a PNG without a prompt (S2 (b): prompt ''), two overlapping "
+            "layers (std 2 and default 1, strength 0.999, prompt_strength 0.9 against ''), "
+            "bootstrap_steps 2 with mix 1.5 (slot 1 mixes z_white and z_bg), leak suppression, "
+            "z_bg composite, pixel-space blend with the background image; timesteps "
+            "[0,30,40,45] so that the leak weights of slot 1 (tau 399) are visibly below 1",
+        model="tiny-sd15", leak=True,
+        scene={"width": W, "height": H, "seed": 22, "timesteps": [0, 30, 40, 45],
+               "bootstrap_steps": 2,
+               "bootstrap_mix_steps": 1.5,
+               "background": {"image": "masks/bg_meadow.png"},
+               "layers": [
+                   {"prompt": "a brown cow", "mask": "masks/single_cow.png", "mask_std": 2},
+                   {"prompt": "an oak tree", "mask": "masks/single_tree.png", "mask_strength": 0.999,
+                    "prompt_strength": 0.9}]},
+        pngs={"masks/bg_meadow.png": (gradient_image(H, W, (120, 200, 90), (200, 230, 120),
+                                                     (40, 110, 30), alpha=True), "RGBA"),
+              "masks/single_cow.png": (as_mode(cow, "L"), "L"),
+              "masks/single_tree.png": (as_mode(tree, "RGBA", 5), "RGBA")})
+
+    duck = disc(H, W, 24, 36, 16, soft=2)
+    S["single_white"] = dict(
+        why="no background at all: IMAGE kind with the white image (z_bg = z_white) and the "
+            "prompt 'simple white background image' (lerp at prompt_strength 1.0); one layer "
+            "with std 4 and mask_type continuous given explicitly; default bootstrap (1, 1.0); "
+            "no pixel-space blend",
+        model="tiny-sd15",
+        scene={"width": W, "height": H, "seed": 23, "mask_type": "continuous",
+               "layers": [{"prompt": "a yellow duck", "mask": "masks/single_duck.png",
+                           "mask_std": 4}]},
+        pngs={"masks/single_duck.png": (as_mode(duck, "L"), "L")})
+
+    boat = rect(H, W, 24, 44, 4, 36, soft=2)
+    house = rect(H, W, 2, 34, 40, 58, soft=2)
+    S["single_cfg"] = dict(
+        why="classifier-free guidance 1.5 with negatives on the layers and the background, plain "
+            "UNet (no time_cond_proj), a colour background with a prompt (IMAGE kind, blend with "
+            "the colour), timesteps [3,12,25,37] (T = 4, tau_0 = 939 < 999: x = a_0 z_bg + b_0 "
+            "init_latent)",
+        model="tiny-sd15-plain",
+        scene={"width": W, "height": H, "seed": 24, "guidance_scale": 1.5,
+               "timesteps": [3, 12, 25, 37],
+               "background": {"prompt": "a quiet harbour", "negative": "blurry, low quality",
+                              "color": [170, 190, 210]},
+               "layers": [
+                   {"prompt": "a small red boat", "negative": "deformed", "mask": "masks/single_boat.png"},
+                   {"prompt": "a lighthouse", "negative": "cartoon", "mask": "masks/single_house.png",
+                    "mask_std": 2, "prompt_strength": 0.85}]},
+        pngs={"masks/single_boat.png": (as_mode(boat, "L"), "L"),
+              "masks/single_house.png": (as_mode(house, "L"), "L")})
+    return S
+
+
+SINGLE_KINDS = {"single_generated_bg": "generated", "single_image_bg": "image",
+                "single_white": "white", "single_cfg": "image"}
+
+SINGLE_NOISE_RECIPE = ("init_latent = randn(1,4,h,w), boot_noise = randn(max(bootstrap_steps,1),4,h,w), "
+                       "step_noise = randn(max(T-1,1),4,h,w), in that order from "
+                       "torch.Generator().manual_seed(scene seed)")
+
+
+def check_single(name, spec, scene, out):
+    assert out["kind"] == SINGLE_KINDS[name], (name, out["kind"])
+    assert torch.isfinite(out["final_latent"]).all() and torch.isfinite(out["image"]).all(), name
+    assert out["uncovered"], name
+    P, T = len(scene.layers), scene.T
+    assert out["masks"].shape == (P + (out["kind"] == "generated"), T, scene.height // 8,
+                                  scene.width // 8), name
+    for i in range(P):  # every scene layer has mask mass at slot 0, so the UNet output matters
+        assert out["masks"][-P + i, 0].sum() > 0, (name, i)
+    # Leak suppression. At the noisiest slots (tau >= 919) the x0 estimates are so far from the
+    # noisy bootstrap latent that 2 sigmoid(leak/0.2) - 1 rounds to 1 in float32; the scenes marked
+    # `leak` bootstrap a later slot, where the weights must be visibly below the masks.
+    if spec.get("leak"):
+        for k in range(1 if name == "single_image_bg" else 0, scene.bootstrap_steps):
+            drop = out["masks"][:, k].sum(0) - out["count"][k]
+            assert float(drop.max()) > 0.05, (name, k, float(drop.max()))
+    assert out["blend"] == (scene.background is not None and scene.background.image is not None)
+
+
+def check_single_no_layers(models, path, expect_kind):
+    """With no layers and an IMAGE background the output latent is exactly z_bg (and with a
+    background image or colour the blended image is exactly that image)."""
+    scene = ref.load_scene(path, mode="single")
+    scene.layers = []
+    with torch.no_grad():
+        out = ref.render_single(models, scene)
+    assert out["kind"] == expect_kind, (path, out["kind"])
+    assert torch.equal(out["final_latent"][0], out["z_bg"]), path
+    if scene.background is not None and scene.background.image is not None:
+        assert torch.equal(out["image"][0], scene.background.image), path
+    else:
+        assert torch.equal(out["image"][0], models.decode(scene.decoder, out["z_bg"])), path
+
+
+def single_golden_tensors(out):
+    sch = out["sched"]
+    t = {"final_latent": out["final_latent"], "image": out["image"],
+         "init_latent": out["init_latent"], "boot_noise": out["boot_noise"],
+         "step_noise": out["step_noise"],
+         "masks": out["masks"].float(), "shifts": out["shifts"].to(torch.int64),
+         "z_white": out["z_white"], "step_x0": out["step_x0"], "count": out["count"],
+         "timesteps": torch.tensor(sch.tau, dtype=torch.int64),
+         "a": torch.stack(sch.a), "b": torch.stack(sch.b),
+         "c_skip": torch.stack(sch.c_skip), "c_out": torch.stack(sch.c_out)}
+    if "z_bg" in out:
+        t["z_bg"] = out["z_bg"]
+    for k in ("prompt_embeds", "prompt_embeds_uncond"):
+        if k in out and out[k].numel():
+            t[k] = out[k].half()
+    return t
+
+
+# ----------------------------------------------------------------------------------------------
 # Example scenes (256x256, for people; meaningful prompts for a real SD1.5 + LCM model)
 # ----------------------------------------------------------------------------------------------
 
@@ -534,6 +699,27 @@ def main():
             assert same, name
         else:
             assert not same, name
+
+    # Single-call scenes (section 11): one golden each.
+    for name, spec in single_scenes().items():
+        path = write_scene(SCENES, name, spec)
+        scene = ref.load_scene(path, mode="single")
+        m = get_models(spec["model"])
+        with torch.no_grad():
+            out = ref.render_single(m, scene)
+        check_single(name, spec, scene, out)
+        meta = dict(meta0, scene=os.path.relpath(path, REPO), profile="default", mode="single",
+                    model=spec["model"], decoder=scene.decoder, description=spec["why"],
+                    noise=SINGLE_NOISE_RECIPE, background_kind=out["kind"],
+                    background_prompt=out["bg_prompt"], blend=out["blend"],
+                    leak_sensitivity=ref.LEAK_SENSITIVITY, layers=out["masks"].shape[0])
+        gpath = os.path.join(GOLDEN, f"{name}.safetensors")
+        save_golden(gpath, single_golden_tensors(out), meta)
+        sizes[os.path.relpath(gpath, REPO)] = os.path.getsize(gpath)
+    # no layers + an IMAGE background: the output latent is z_bg (image, colour and white kinds)
+    check_single_no_layers(get_models("tiny-sd15"), os.path.join(SCENES, "single_image_bg.json"), "image")
+    check_single_no_layers(get_models("tiny-sd15-plain"), os.path.join(SCENES, "single_cfg.json"), "image")
+    check_single_no_layers(get_models("tiny-sd15"), os.path.join(SCENES, "single_white.json"), "white")
 
     # The examples must parse and run (every edit applied); decode only the last frame.
     for name, spec in example_scenes().items():

@@ -2,12 +2,19 @@
 
 The executable form of ../shared/spec/semanticdraw.md for the streaming mode (sections 4-10),
 in both behaviour profiles (D1: `reference` = the published code's quirks P1-P4, `default` =
-the paper's intent). It reads the scene files of docs/scene-format.md, the same files
-`semdrawd render --scene` reads, and produces the tensors the C implementation is compared
-with (tools/reference/gen_semanticdraw_goldens.py drives it over the parity scenes).
+the paper's intent), and for the non-streaming single-call mode (section 11, D6; semdraw's
+precise reading of it is written out above render_single). It reads the scene files of
+docs/scene-format.md, the same files `semdrawd render --scene` reads, and produces the tensors
+the C implementation is compared with (tools/reference/gen_semanticdraw_goldens.py drives it
+over the parity scenes).
 
     semanticdraw_ref.py SCENE.json --frames N [--profile default|reference]
                         [--model DIR] [--taesd DIR] [--noise FILE] [--dump FILE] [--png-dir DIR]
+    semanticdraw_ref.py SCENE.json --single [--model DIR] [--noise FILE] [--dump FILE] [--png-dir DIR]
+
+--single: the noise file holds init_latent [1,4,h,w], boot_noise [max(bootstrap_steps,1),4,h,w]
+and step_noise [max(T-1,1),4,h,w] (draw_single_noise); --dump writes final_latent [1,4,h,w] and
+image [1,3,H,W] (floats in [0,1], after the background blend).
 
 Numerics (fp32 CPU path; chosen so that a C implementation can match at ~1e-4):
   * schedule scalars (a_k, b_k, c_skip, c_out, the P2 background coefficients) are computed in
@@ -35,8 +42,12 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = os.path.join(REPO, "tests", "data", "models")
 
 STREAM_DEFAULTS = dict(mask_std=8.0, mask_strength=1.0, prompt_strength=0.95)  # section 12
+SINGLE_DEFAULTS = dict(mask_std=1.0, mask_strength=1.0, prompt_strength=1.0)   # section 11 / 12
 DEFAULT_TIMESTEPS = [0, 4, 12, 25, 37]
 WHITE_PROMPT = "simple white background"  # S2 (a), streaming
+SINGLE_WHITE_PROMPT = "simple white background image"  # S2 (a), single-call mode
+LEAK_SENSITIVITY = 0.2     # section 11 step 7: bootstrap_leak_sensitivity (fixed, always on)
+SINGLE_TILE_SIZE = 768     # section 11 step 6 (SD1.5); the reference renders one tile only
 F32 = torch.float32
 
 
@@ -148,6 +159,7 @@ class Edit:
 @dataclass
 class Scene:
     path: str
+    mode: str = "stream"                     # "stream" or "single": which defaults apply
     width: int = 512
     height: int = 512
     seed: int = 2024
@@ -198,7 +210,8 @@ def _parse_layer(obj, base, scene, what):
     _check_keys(obj, LAYER_KEYS, what)
     if "prompt" not in obj:
         raise SceneError(f"{what}: prompt is required")
-    return LayerSpec(**_layer_fields(obj, base, scene, what))
+    defaults = SINGLE_DEFAULTS if scene.mode == "single" else STREAM_DEFAULTS
+    return LayerSpec(**dict(defaults, **_layer_fields(obj, base, scene, what)))
 
 
 def _parse_background(obj, base, scene, what):
@@ -257,13 +270,18 @@ SCENE_KEYS = ("width", "height", "seed", "profile", "timesteps", "guidance_scale
               "cover_alpha", "decoder", "autoflush", "suffix", "background", "layers", "edits")
 
 
-def load_scene(path):
-    """Read and validate a scene file; PNGs are read relative to the scene file's folder."""
+def load_scene(path, mode="stream"):
+    """Read and validate a scene file; PNGs are read relative to the scene file's folder.
+    mode: "stream" or "single" (single-call mode): which defaults fill the keys the scene leaves
+    out (mask_type, decoder, a layer's mask_std and prompt_strength; docs/scene-format.md)."""
+    if mode not in ("stream", "single"):
+        raise ValueError(mode)
     with open(path) as f:
         obj = json.load(f)
     _check_keys(obj, SCENE_KEYS, path)
     base = os.path.dirname(os.path.abspath(path))
-    s = Scene(path=path)
+    s = Scene(path=path, mode=mode)
+    single = mode == "single"
     s.width = _int(obj.get("width", 512), "width", 8)
     s.height = _int(obj.get("height", 512), "height", 8)
     if s.width % 8 or s.height % 8:
@@ -283,11 +301,11 @@ def load_scene(path):
     s.embedded_guidance_scale = _number(obj.get("embedded_guidance_scale", 8.5), "embedded_guidance_scale")
     s.bootstrap_steps = _int(obj.get("bootstrap_steps", 1), "bootstrap_steps", 0)
     s.bootstrap_mix_steps = _number(obj.get("bootstrap_mix_steps", 1.0), "bootstrap_mix_steps", 0.0)
-    s.mask_type = obj.get("mask_type", "continuous")          # stream default (section 12)
+    s.mask_type = obj.get("mask_type", "discrete" if single else "continuous")   # section 12
     if s.mask_type not in ("continuous", "semi-continuous", "discrete"):
         raise SceneError(f"mask_type: {s.mask_type!r}")
     s.cover_alpha = _number(obj.get("cover_alpha", 0.3), "cover_alpha", 0.0, 1.0)
-    s.decoder = obj.get("decoder", "taesd")                   # stream default
+    s.decoder = obj.get("decoder", "vae" if single else "taesd")                # section 12
     if s.decoder not in ("taesd", "vae"):
         raise SceneError(f"decoder: {s.decoder!r}")
     s.autoflush = obj.get("autoflush", False)
@@ -484,9 +502,22 @@ def process_masks(masks, stds, strengths, levels, mask_type, cover_alpha):
     P = len(masks)
     if P == 0:
         return None
-    m = [x.clone() for x in masks]
+    m = cover_and_blur(masks, stds, cover_alpha)                  # 1-2
     # CHOICE (literal 5.2): steps 3-4 run at image resolution and step 5 samples the result; they
     # are pointwise, so sampling first gives the same numbers.
+    out = []
+    for x, strength in zip(m, strengths):
+        x = x * torch.tensor(strength, dtype=F32)                  # 3. strength, float32
+        q = quantise(x, levels, mask_type)                          # 4. [T,H,W]
+        out.append(q[:, ::8, ::8])                                  # 5. nearest: pixel (8y, 8x)
+    return torch.stack(out).contiguous()
+
+
+def cover_and_blur(masks, stds, cover_alpha):
+    """Section 5.2 steps 1-2 (cover alpha, Gaussian blur) at image resolution: list of float32
+    [H,W] -> list of float32 [H,W]. (Also the single-call mode's pixel-space blend masks, 11.8.)"""
+    P = len(masks)
+    m = [x.clone() for x in masks]
     # 1. cover alpha: layer i is damped wherever any layer above it is non-zero. The layers above
     #    are still undamped when layer i is processed (ascending order), so the test uses the input
     #    masks. float32 multiply.
@@ -500,12 +531,7 @@ def process_masks(masks, stds, strengths, levels, mask_type, cover_alpha):
         ws = 2 * math.ceil(3 * max(stds)) + 1
         m = [blur_replicate(x.double(), gaussian_kernel_1d(s if s > 0 else 1e-5, ws)).to(F32)
              for x, s in zip(m, stds)]
-    out = []
-    for x, strength in zip(m, strengths):
-        x = x * torch.tensor(strength, dtype=F32)                  # 3. strength, float32
-        q = quantise(x, levels, mask_type)                          # 4. [T,H,W]
-        out.append(q[:, ::8, ::8])                                  # 5. nearest: pixel (8y, 8x)
-    return torch.stack(out).contiguous()
+    return m
 
 
 def counts(M, T, h, w):
@@ -1004,20 +1030,241 @@ def render(models, scene, frames, profile=None, init_noise=None, frame_noise=Non
     return out
 
 
+# ----------------------------------------------------------------------------------------------
+# Non-streaming single-call mode (section 11, D6)
+# ----------------------------------------------------------------------------------------------
+#
+# semdraw's precise reading of section 11 (the C side implements the same text):
+#   settings   the scene loaded with mode="single" (defaults: mask_type discrete, mask_std 1.0,
+#              prompt_strength 1.0, decoder vae); `edits`, `profile` and `autoflush` are ignored;
+#              leak suppression always on with lambda = 0.2; one tile (H, W <= 768).
+#   masks      section 5 -> M [P,T,h,w], shifts (8.2); bg_mask[k] = clip(1 - sum_i M[i,k], 0, 1);
+#              uncovered = any(bg_mask > 0).
+#   background IMAGE if the scene has background.image or .color (z_bg = VAE posterior mean x
+#              scaling of 2 img - 1, S6); else GENERATED if uncovered and a background prompt is
+#              given (an extra bottom layer, index 0, mask bg_mask[k], embedding E_bg, negative
+#              E_bg_neg, no z_bg composite); else IMAGE with the white image (z_bg = z_white) and
+#              the prompt "simple white background image".
+#   embeddings E_i = lerp(E_bg, E_i_raw, s_i) iff uncovered (else E_i_raw); under CFG (g > 1)
+#              E_u,i = lerp(E_bg_neg, E_i_neg, s_i) (else E_i_neg).
+#   init       x = init_latent; if tau_0 < 999 and IMAGE: x = a_0 z_bg + b_0 x.
+#   step k     per layer: bootstrap (k < bootstrap_steps): r = clip(mix - k, 0, 1),
+#              bg = r z_white + (1 - r)(z_bg if IMAGE else x), bg = a_k bg + b_k boot_noise[k],
+#              X_i = (1 - M) bg + M x, roll; UNet; unroll eps and X_i; D_i (as the stream);
+#              W_i = M[i,k] (x (2 sigmoid(leak/lambda) - 1) in bootstrap steps, leak = channel
+#              mean of (D_i - bg)^2); x = sum W_i D_i / sum W_i (0 where the count is 0);
+#              IMAGE: G = clip(1 - count, 0, 1), x = (1 - G) x + G z_bg; re-noise with
+#              step_noise[k] unless k = T-1.
+#   decode     full VAE; if the scene gave an image or a colour, blend in pixel space with
+#              mask_px = clip(sum_i cover-alpha'd blurred mask_i, 0, 1) (scene layers only).
+
+def draw_single_noise(scene):
+    """The noises a single-call parity run injects, from one torch.Generator seeded with the scene
+    seed, in this order: init_latent [1,4,h,w], boot_noise [max(bootstrap_steps,1),4,h,w] (the
+    first bootstrap_steps used), step_noise [max(T-1,1),4,h,w] (re-noise after step k < T-1)."""
+    h, w, T = scene.height // 8, scene.width // 8, scene.T
+    g = torch.Generator().manual_seed(scene.seed)
+    init_latent = torch.randn(1, 4, h, w, generator=g)
+    boot_noise = torch.randn(max(scene.bootstrap_steps, 1), 4, h, w, generator=g)
+    step_noise = torch.randn(max(T - 1, 1), 4, h, w, generator=g)
+    return init_latent, boot_noise, step_noise
+
+
+def _blend_emb(e_bg, e_raw, s):
+    """6.2: E = E_bg + s*(E_raw - E_bg), float32 (the stream's Canvas._blend)."""
+    return e_bg + torch.tensor(s, dtype=F32) * (e_raw - e_bg)
+
+
+def render_single(models, scene, init_latent=None, boot_noise=None, step_noise=None):
+    """Render a scene (loaded with mode="single") in the single-call mode. Returns a dict:
+    final_latent [1,4,h,w], image [1,3,H,W] (after the blend), masks [P',T,h,w] (P' = P, or P+1
+    with the generated background layer at index 0), shifts [P',T,2] (I64), z_white [4,h,w],
+    z_bg [4,h,w] (IMAGE kinds only), step_x0 [T,4,h,w] (x of each step after the aggregation and
+    the z_bg composite, before the re-noise), count [T,h,w] (sum of the leak-weighted masks),
+    prompt_embeds [P',77,D] (+ prompt_embeds_uncond under CFG), the injected noises, and kind
+    ('image', 'white' or 'generated'), bg_prompt, blend (bool)."""
+    if scene.mode != "single":
+        raise SceneError("render_single needs a scene loaded with mode='single' (its defaults)")
+    H, W, h, w, T = scene.height, scene.width, scene.height // 8, scene.width // 8, scene.T
+    if H > SINGLE_TILE_SIZE or W > SINGLE_TILE_SIZE:
+        raise SceneError(f"single-call mode: {W}x{H} needs tiling (11.6), which the reference "
+                         f"does not implement (canvases up to {SINGLE_TILE_SIZE} px)")
+    if init_latent is None or boot_noise is None or step_noise is None:
+        init_latent, boot_noise, step_noise = draw_single_noise(scene)
+    if init_latent.shape != (1, 4, h, w):
+        raise SceneError(f"init_latent: shape {tuple(init_latent.shape)}, want (1, 4, {h}, {w})")
+    if boot_noise.dim() != 4 or boot_noise.shape[0] < min(scene.bootstrap_steps, T) \
+            or boot_noise.shape[1:] != (4, h, w):
+        raise SceneError(f"boot_noise: shape {tuple(boot_noise.shape)}")
+    if step_noise.dim() != 4 or step_noise.shape[0] < T - 1 or step_noise.shape[1:] != (4, h, w):
+        raise SceneError(f"step_noise: shape {tuple(step_noise.shape)}")
+    dec = scene.decoder
+    sched = Schedule(models.scheduler, scene.timesteps)
+    a, b = sched.a, sched.b
+
+    # 1. masks (section 5 with the scene's mask_type / cover_alpha and per-layer std, strength).
+    specs = scene.layers
+    P = len(specs)
+    masks_in = [l.mask if l.mask is not None else torch.zeros(H, W) for l in specs]
+    M = process_masks(masks_in, [l.mask_std for l in specs], [l.mask_strength for l in specs],
+                      sched.levels(), scene.mask_type, scene.cover_alpha)
+    _, bg_mask = counts(M, T, h, w)                 # clip(1 - sum_i M[i,k], 0, 1), ascending i
+    uncovered = bool((bg_mask > 0).any())
+
+    # 2. background kind (S2 single-call strings; a colour is a plain image).
+    bg = scene.background
+    white = torch.ones(3, H, W)
+    z_white = models.encode_image(dec, white)
+    bg_prompt = SINGLE_WHITE_PROMPT
+    if bg is not None and bg.prompt is not None:
+        bg_prompt = bg.prompt
+    elif bg is not None and bg.is_photo:
+        bg_prompt = ""                              # S2 (b): an image without a prompt
+    bg_negative = bg.negative if bg is not None and bg.negative is not None else ""
+    if bg is not None and bg.image is not None:
+        kind, bg_img = "image", bg.image
+        z_bg = models.encode_image(dec, bg_img)
+    elif uncovered and bg is not None and bg.prompt is not None:
+        kind, bg_img, z_bg = "generated", None, None
+    else:
+        kind, bg_img = "white", None
+        bg_prompt = SINGLE_WHITE_PROMPT
+        z_bg = z_white
+    is_image = kind != "generated"
+
+    # 3. embeddings (lerp against the background embedding iff some area is uncovered).
+    cfg = scene.guidance_scale > 1                  # D3
+    e_bg = models.encode_text(bg_prompt)
+    e_bg_neg = models.encode_text(bg_negative) if cfg else None
+    E, E_u = [], []
+    for l in specs:
+        # CHOICE: a scene suffix applies as in the stream (6.2): prompt + suffix + bg_prompt.
+        text = l.prompt if scene.suffix is None else l.prompt + scene.suffix + bg_prompt
+        raw = models.encode_text(text)
+        E.append(_blend_emb(e_bg, raw, l.prompt_strength) if uncovered else raw)
+        if cfg:
+            neg = models.encode_text(l.negative)
+            E_u.append(_blend_emb(e_bg_neg, neg, l.prompt_strength) if uncovered else neg)
+    Ms = M if M is not None else torch.zeros(0, T, h, w)
+    if kind == "generated":                         # the background prompt as the bottom layer
+        Ms = torch.cat([bg_mask[None], Ms])
+        E.insert(0, e_bg)
+        if cfg:
+            E_u.insert(0, e_bg_neg)
+    Pp = Ms.shape[0]
+    shifts = [[centering_shift(Ms[i, k]) for k in range(T)] for i in range(Pp)]
+    w_emb = models.guidance_embedding(scene.embedded_guidance_scale, 1) \
+        if models.lcm_distilled else None          # S5 / 6.4
+    ctx = torch.stack(E) if Pp else None
+    ctx_u = torch.stack(E_u) if (Pp and cfg) else None
+
+    def unet(X, tau):
+        """X [P',4,h,w] -> eps [P',4,h,w], CFG-combined; under CFG the batch is [uncond; cond]."""
+        n = X.shape[0]
+        t = torch.full((n,), tau, dtype=torch.long)
+        x_, t_, c_ = X, t, ctx
+        if cfg:
+            x_, t_, c_ = torch.cat([X, X]), torch.cat([t, t]), torch.cat([ctx_u, ctx])
+        we = w_emb.expand(x_.shape[0], -1) if w_emb is not None else None
+        eps = models.unet_eps(x_, t_, c_, we)
+        if cfg:
+            eps_u, eps_c = eps.chunk(2)
+            eps = eps_u + torch.tensor(scene.guidance_scale, dtype=F32) * (eps_c - eps_u)
+        return eps
+
+    # 4. init.
+    x = init_latent[0].clone()
+    if sched.tau[0] < 999 and is_image:
+        x = a[0] * z_bg + b[0] * x
+    lam = torch.tensor(LEAK_SENSITIVITY, dtype=F32)
+    mix = torch.tensor(scene.bootstrap_mix_steps, dtype=F32)
+    step_x0, counts_k = [], []
+    # 5. steps.
+    for k in range(T):
+        boot = k < scene.bootstrap_steps
+        count = torch.zeros(h, w)
+        value = torch.zeros(4, h, w)
+        if Pp:
+            X = x[None].repeat(Pp, 1, 1, 1)
+            if boot:
+                r = (mix - k).clamp(0, 1)
+                bgl = r * z_white + (1 - r) * (z_bg if is_image else x)
+                bgl = a[k] * bgl + b[k] * boot_noise[k]
+                for i in range(Pp):
+                    X[i] = (1 - Ms[i, k]) * bgl + Ms[i, k] * X[i]
+                    X[i] = roll(X[i], shifts[i][k])
+            eps = unet(X, sched.tau[k])
+            if boot:
+                for i in range(Pp):
+                    back = tuple(-s for s in shifts[i][k])
+                    eps[i] = roll(eps[i], back)
+                    X[i] = roll(X[i], back)
+            for i in range(Pp):
+                D = sched.c_out[k] * ((X[i] - b[k] * eps[i]) / a[k]) + sched.c_skip[k] * X[i]
+                Wi = Ms[i, k]
+                if boot:
+                    d2 = (D - bgl) ** 2
+                    leak = (((d2[0] + d2[1]) + d2[2]) + d2[3]) / 4
+                    Wi = Wi * (2 * torch.sigmoid(leak / lam) - 1)
+                count = count + Wi
+                value = value + Wi * D
+        x = torch.where(count > 0, value / torch.where(count > 0, count, torch.ones_like(count)),
+                        torch.zeros_like(value))
+        if is_image:
+            G = (1 - count).clamp(0, 1)
+            x = (1 - G) * x + G * z_bg
+        step_x0.append(x.clone())
+        counts_k.append(count)
+        if k < T - 1:
+            x = a[k + 1] * x + b[k + 1] * step_noise[k]
+
+    # 6. decode and blend.
+    img = models.decode(dec, x)
+    blend = bg_img is not None
+    if blend:
+        mask_px = torch.zeros(H, W)
+        if P:
+            for m in cover_and_blur(masks_in, [l.mask_std for l in specs], scene.cover_alpha):
+                mask_px = mask_px + m
+        mask_px = mask_px.clamp(0, 1)
+        img = img * mask_px + bg_img * (1 - mask_px)
+    out = {"final_latent": x[None].clone(), "image": img[None].contiguous(),
+           "masks": Ms.clone(), "shifts": torch.tensor(shifts, dtype=torch.int64).reshape(Pp, T, 2),
+           "z_white": z_white.clone(), "step_x0": torch.stack(step_x0),
+           "count": torch.stack(counts_k),
+           "prompt_embeds": ctx.clone() if Pp else torch.zeros(0, 77, e_bg.shape[-1]),
+           "init_latent": init_latent, "boot_noise": boot_noise, "step_noise": step_noise,
+           "kind": kind, "bg_prompt": bg_prompt, "blend": blend, "uncovered": uncovered,
+           "sched": sched}
+    if cfg and Pp:
+        out["prompt_embeds_uncond"] = ctx_u.clone()
+    if is_image:
+        out["z_bg"] = z_bg.clone()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scene")
+    ap.add_argument("--single", action="store_true",
+                    help="single-call mode (section 11): one image; the scene's single-call "
+                         "defaults apply and its edits are ignored; --frames and --profile unused")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--profile", choices=("default", "reference"), help="override the scene's")
     ap.add_argument("--model", default=os.path.join(MODELS, "tiny-sd15"), help="diffusers folder")
     ap.add_argument("--taesd", default=os.path.join(MODELS, "taesd"))
-    ap.add_argument("--noise", help="safetensors with init_noise and frame_noise (injected)")
-    ap.add_argument("--dump", help="write frame_latents and frames (safetensors)")
-    ap.add_argument("--png-dir", help="write the frames as 8-bit PNGs (S9: truncation)")
+    ap.add_argument("--noise", help="safetensors with init_noise and frame_noise (injected); "
+                                     "--single: init_latent, boot_noise and step_noise")
+    ap.add_argument("--dump", help="write frame_latents and frames (safetensors); "
+                                   "--single: final_latent [1,4,h,w] and image [1,3,H,W]")
+    ap.add_argument("--png-dir", help="write the frames as 8-bit PNGs (S9: truncation); "
+                                      "--single: image.png")
     ap.add_argument("--network-dtype", choices=("float32", "float64"), default="float32",
                     help="precision of the networks (everything else is float32)")
     args = ap.parse_args()
     from safetensors.torch import load_file, save_file
+    if args.single:
+        return main_single(args)
     scene = load_scene(args.scene)
     models = Models(args.model, args.taesd, getattr(torch, args.network_dtype))
     init_noise = frame_noise = None
@@ -1037,6 +1284,28 @@ def main():
     lat = out["frame_latents"]
     print(f"{args.scene}: {args.frames} frames, profile {args.profile or scene.profile}, "
           f"P = {len(out['canvas'].layers)}, latent mean {lat.mean():.5f} std {lat.std():.5f}")
+
+
+def main_single(args):
+    from safetensors.torch import load_file, save_file
+    scene = load_scene(args.scene, mode="single")
+    models = Models(args.model, args.taesd, getattr(torch, args.network_dtype))
+    noise = {}
+    if args.noise:
+        t = load_file(args.noise)
+        noise = {k: t[k] for k in ("init_latent", "boot_noise", "step_noise")}
+    with torch.no_grad():
+        out = render_single(models, scene, **noise)
+    if args.dump:
+        save_file({"final_latent": out["final_latent"].contiguous(),
+                   "image": out["image"].contiguous()}, args.dump)
+    if args.png_dir:
+        os.makedirs(args.png_dir, exist_ok=True)
+        px = torch.floor(255 * out["image"][0].clamp(0, 1)).to(torch.uint8).permute(1, 2, 0).numpy()
+        Image.fromarray(px, "RGB").save(os.path.join(args.png_dir, "image.png"))
+    lat = out["final_latent"]
+    print(f"{args.scene}: single call, background {out['kind']}, P' = {out['masks'].shape[0]}, "
+          f"latent mean {lat.mean():.5f} std {lat.std():.5f}")
 
 
 if __name__ == "__main__":

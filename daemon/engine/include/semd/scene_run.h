@@ -34,6 +34,32 @@ int semd_scene_apply_edit(semd_canvas *c, const semd_scene *s, const semd_scene_
 int semd_scene_stream(const semd_scene *s, const semd_sd_models *m, int frames,
                       const semd_scene_noise *noise, semd_scene_frame_fn fn, void *ctx);
 
+/* ---- the single-call mode (semanticdraw.md section 11, D6) ---- */
+
+/* Injected noise for a single-call render; NULL members: drawn from the scene's seed. */
+typedef struct semd_single_noise {
+    const float *init_latent; /* [4][h][w] */
+    const float *boot_noise;  /* [bootstrap_steps][4][h][w] */
+    const float *step_noise;  /* [T-1][4][h][w] */
+} semd_single_noise;
+
+typedef struct semd_single_result {
+    float *latent; /* [4][h][w], the final denoised latent */
+    float *image;  /* [3][H][W] in [0,1], after the background blend */
+} semd_single_result;
+
+/*
+ * One offline render of a scene (defaults resolved for SEMD_SCENE_SINGLE; the
+ * edits are ignored): fresh noise per step, bootstrapping with leak
+ * suppression (sensitivity 0.2), centering on the bootstrap steps only, x0
+ * aggregation, and a pixel-space blend with a given background image or
+ * colour. The background prompt becomes a generated bottom layer when no
+ * image is given and the layers leave area uncovered. No tiling: canvases up
+ * to 768 pixels. The caller frees out->latent and out->image.
+ */
+int semd_scene_single(const semd_scene *s, const semd_sd_models *m, const semd_single_noise *noise,
+                      semd_single_result *out);
+
 #ifdef __cplusplus
 }
 #endif
