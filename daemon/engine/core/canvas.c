@@ -229,22 +229,7 @@ static int set_mask(semd_canvas *c, canvas_layer *l, const uint8_t *a)
 static int encode_image(semd_canvas *c, const uint8_t *rgb, float *z)
 {
     const double t0 = semd_canvas_now_ms();
-    const size_t plane = (size_t)c->H * c->W;
-    int64_t ne[4] = {1, 3, c->H, c->W};
-    semd_tensor *img = NULL, *lat = NULL;
-    float *host = malloc(3 * plane * sizeof(float));
-    int rc = host ? semd_tensor_new(c->be, 4, ne, &img) : semd_error(SEMD_ENOMEM, "canvas: out of memory");
-    for (size_t i = 0; !rc && i < plane; i++)
-        for (int ch = 0; ch < 3; ch++) host[ch * plane + i] = rgb ? rgb[i * 3 + ch] / 255.0f * 2.0f - 1.0f : 1.0f;
-    if (!rc) rc = semd_tensor_set(img, host);
-    if (!rc && c->p.decoder == SEMD_DECODER_TAESD) rc = semd_taesd_encode(c->m->taesd, img, &lat);
-    else if (!rc) {
-        rc = semd_vae_encode(c->m->vae, img, &lat);
-        if (!rc) rc = semd_op_scale(lat, lat, semd_vae_config_of(c->m->vae)->scaling_factor, 0.0f);
-    }
-    if (!rc) rc = semd_tensor_get(lat, z);
-    semd_tensor_free(img), semd_tensor_free(lat);
-    free(host);
+    int rc = semd_encode_rgb(c->m, c->be, c->p.decoder == SEMD_DECODER_TAESD, rgb, c->W, c->H, z);
     c->stats.ms_encode += semd_canvas_now_ms() - t0;
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "canvas_internal.h"
+#include "slots.h"
 #include "semd/rng.h"
 #include "semd/status.h"
 
@@ -18,8 +19,6 @@ typedef struct frame_work {
     float *x_in, *eps;      /* [B][n]: UNet inputs (uncentered copy) and outputs */
     int offset;             /* first sample in the shared batch */
 } frame_work;
-
-static void clampf01(float *v) { *v = *v < 0.0f ? 0.0f : *v > 1.0f ? 1.0f : *v; }
 
 /* Steps 2-3: X[0] fresh, X[k] from the buffer; the stock noise shifts by one. */
 static void load_slots(semd_canvas *c, float *x)
@@ -166,21 +165,8 @@ static int aggregate(frame_work *fw)
 static int decode(semd_canvas *c)
 {
     const double t0 = semd_canvas_now_ms();
-    int64_t ne[4] = {1, 4, c->h, c->w};
-    semd_tensor *z = NULL, *img = NULL;
-    int rc = semd_tensor_new(c->be, 4, ne, &z);
-    if (!rc) rc = semd_tensor_set(z, c->out_latent);
-    if (!rc && c->p.decoder == SEMD_DECODER_TAESD) rc = semd_taesd_decode(c->m->taesd, z, &img);
-    else if (!rc) {
-        rc = semd_op_scale(z, z, 1.0f / semd_vae_config_of(c->m->vae)->scaling_factor, 0.0f);
-        if (!rc) rc = semd_vae_decode(c->m->vae, z, &img);
-    }
-    if (!rc) rc = semd_tensor_get(img, c->out_image);
-    for (size_t i = 0; !rc && i < (size_t)3 * c->H * c->W; i++) {
-        c->out_image[i] = c->out_image[i] * 0.5f + 0.5f;
-        clampf01(&c->out_image[i]);
-    }
-    semd_tensor_free(z), semd_tensor_free(img);
+    int rc = semd_decode_unit(c->m, c->be, c->p.decoder == SEMD_DECODER_TAESD, c->out_latent, c->W,
+                              c->H, c->out_image);
     c->stats.ms_decode += semd_canvas_now_ms() - t0;
     return rc;
 }

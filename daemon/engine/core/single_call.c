@@ -45,42 +45,12 @@ static void free_single(single *g)
 
 static int encode(single *g, const uint8_t *rgb, float *z)
 {
-    const size_t plane = (size_t)g->s->width * g->s->height;
-    int64_t ne[4] = {1, 3, g->s->height, g->s->width};
-    semd_tensor *img = NULL, *lat = NULL;
-    float *host = malloc(3 * plane * sizeof(float));
-    int rc = host ? semd_tensor_new(g->be, 4, ne, &img) : semd_error(SEMD_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < plane; i++)
-        for (int c = 0; c < 3; c++) host[c * plane + i] = rgb ? rgb[i * 3 + c] / 255.0f * 2.0f - 1.0f : 1.0f;
-    if (!rc) rc = semd_tensor_set(img, host);
-    if (!rc && g->m->taesd) rc = semd_taesd_encode(g->m->taesd, img, &lat);
-    else if (!rc) {
-        rc = semd_vae_encode(g->m->vae, img, &lat);
-        if (!rc) rc = semd_op_scale(lat, lat, semd_vae_config_of(g->m->vae)->scaling_factor, 0.0f);
-    }
-    if (!rc) rc = semd_tensor_get(lat, z);
-    semd_tensor_free(img), semd_tensor_free(lat), free(host);
-    return rc;
+    return semd_encode_rgb(g->m, g->be, g->m->taesd != NULL, rgb, g->s->width, g->s->height, z);
 }
 
 static int decode(single *g, const float *z, float *image)
 {
-    int64_t ne[4] = {1, 4, g->h, g->w};
-    semd_tensor *t = NULL, *img = NULL;
-    int rc = semd_tensor_new(g->be, 4, ne, &t);
-    if (!rc) rc = semd_tensor_set(t, z);
-    if (!rc && g->m->taesd) rc = semd_taesd_decode(g->m->taesd, t, &img);
-    else if (!rc) {
-        rc = semd_op_scale(t, t, 1.0f / semd_vae_config_of(g->m->vae)->scaling_factor, 0.0f);
-        if (!rc) rc = semd_vae_decode(g->m->vae, t, &img);
-    }
-    if (!rc) rc = semd_tensor_get(img, image);
-    for (size_t i = 0; !rc && i < (size_t)3 * g->s->width * g->s->height; i++) {
-        float v = image[i] / 2.0f + 0.5f;
-        image[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
-    }
-    semd_tensor_free(t), semd_tensor_free(img);
-    return rc;
+    return semd_decode_unit(g->m, g->be, g->m->taesd != NULL, z, g->s->width, g->s->height, image);
 }
 
 /* ---- masks and background ---- */

@@ -43,3 +43,45 @@ int semd_embed_prompt(const semd_sd_models *m, const char *text, float **out)
     if (rc) free(*out), *out = NULL;
     return rc;
 }
+
+int semd_encode_rgb(const semd_sd_models *m, semd_backend *be, int use_taesd, const uint8_t *rgb,
+                    int width, int height, float *z)
+{
+    const size_t plane = (size_t)width * height;
+    int64_t ne[4] = {1, 3, height, width};
+    semd_tensor *img = NULL, *lat = NULL;
+    float *host = malloc(3 * plane * sizeof(float));
+    int rc = host ? semd_tensor_new(be, 4, ne, &img) : semd_error(SEMD_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < plane; i++)
+        for (int c = 0; c < 3; c++) host[c * plane + i] = rgb ? rgb[i * 3 + c] / 255.0f * 2.0f - 1.0f : 1.0f;
+    if (!rc) rc = semd_tensor_set(img, host);
+    if (!rc && use_taesd) rc = semd_taesd_encode(m->taesd, img, &lat);
+    else if (!rc) {
+        rc = semd_vae_encode(m->vae, img, &lat);
+        if (!rc) rc = semd_op_scale(lat, lat, semd_vae_config_of(m->vae)->scaling_factor, 0.0f);
+    }
+    if (!rc) rc = semd_tensor_get(lat, z);
+    semd_tensor_free(img), semd_tensor_free(lat), free(host);
+    return rc;
+}
+
+int semd_decode_unit(const semd_sd_models *m, semd_backend *be, int use_taesd, const float *z,
+                     int width, int height, float *image)
+{
+    int64_t ne[4] = {1, 4, height / 8, width / 8};
+    semd_tensor *t = NULL, *img = NULL;
+    int rc = semd_tensor_new(be, 4, ne, &t);
+    if (!rc) rc = semd_tensor_set(t, z);
+    if (!rc && use_taesd) rc = semd_taesd_decode(m->taesd, t, &img); /* TAESD: scaling 1 */
+    else if (!rc) {
+        rc = semd_op_scale(t, t, 1.0f / semd_vae_config_of(m->vae)->scaling_factor, 0.0f);
+        if (!rc) rc = semd_vae_decode(m->vae, t, &img);
+    }
+    if (!rc) rc = semd_tensor_get(img, image);
+    for (size_t i = 0; !rc && i < (size_t)3 * width * height; i++) {
+        const float v = image[i] * 0.5f + 0.5f;
+        image[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    }
+    semd_tensor_free(t), semd_tensor_free(img);
+    return rc;
+}
