@@ -1,0 +1,440 @@
+/* The engine thread: canvases, commits at frame boundaries, paced streams into rings. */
+#define _GNU_SOURCE
+#include "engine_host.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ring_writer.h"
+#include "semd/status.h"
+#include "semdraw/v1/ring_abi.h"
+
+/* A commit: deep copies of its edits, applied together before the canvas's next frame. */
+typedef struct edit_set {
+    semd_host_edit *edits;
+    int n;
+    uint64_t input_seq;
+    struct edit_set *next;
+} edit_set;
+
+typedef struct hcanvas {
+    uint64_t id;
+    semd_canvas *c;
+    semd_ring *ring;
+    int width, height;
+    edit_set *mail_head, *mail_tail; /* guarded by the host mutex */
+    uint64_t committed_seq;          /* guarded: the last input_seq handed out */
+    uint64_t applied_seq;            /* engine thread: the last input_seq applied */
+    int streaming;
+    double interval_ms, next_due_ms;
+    uint64_t frame_seq;
+    char error[256];
+    struct hcanvas *next;
+} hcanvas;
+
+typedef enum cmd_kind { CMD_CREATE, CMD_CLOSE } cmd_kind;
+
+typedef struct cmd {
+    cmd_kind kind;
+    semd_canvas_params params;
+    int ring_slots;
+    uint64_t canvas_id;
+    char *ring_path;
+    int rc, done;
+    char error[512];
+    struct cmd *next;
+} cmd;
+
+struct semd_host {
+    const semd_sd_models *m;
+    char *runtime_dir;
+    uint64_t instance_id, next_id;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    int stopping;
+    hcanvas *canvases;
+    cmd *cmds;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- edit sets ---- */
+
+static char *dup_opt(const char *s) { return s ? strdup(s) : NULL; }
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+    uint8_t *q = p ? malloc(n) : NULL;
+    if (q) memcpy(q, p, n);
+    return q;
+}
+
+static void free_edit(semd_host_edit *e)
+{
+    free((char *)e->layer.prompt), free((char *)e->layer.negative), free((uint8_t *)e->layer.mask);
+    free((char *)e->bg_prompt), free((char *)e->bg_negative), free((uint8_t *)e->bg_rgb);
+}
+
+static void free_set(edit_set *s)
+{
+    while (s) {
+        edit_set *next = s->next;
+        for (int i = 0; i < s->n; i++) free_edit(&s->edits[i]);
+        free(s->edits), free(s);
+        s = next;
+    }
+}
+
+static edit_set *copy_set(const semd_host_edit *edits, int n, int width, int height)
+{
+    edit_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->edits = calloc((size_t)(n ? n : 1), sizeof *s->edits))) {
+        free(s);
+        return NULL;
+    }
+    s->n = n;
+    const size_t px = (size_t)width * height;
+    for (int i = 0; i < n; i++) {
+        semd_host_edit *d = &s->edits[i];
+        *d = edits[i];
+        d->layer.prompt = dup_opt(edits[i].layer.prompt);
+        d->layer.negative = dup_opt(edits[i].layer.negative);
+        d->layer.mask = dup_bytes(edits[i].layer.mask, px);
+        d->bg_prompt = dup_opt(edits[i].bg_prompt);
+        d->bg_negative = dup_opt(edits[i].bg_negative);
+        d->bg_rgb = dup_bytes(edits[i].bg_rgb, px * 3);
+    }
+    return s;
+}
+
+static int apply_edit(hcanvas *hc, const semd_host_edit *e)
+{
+    int id;
+    switch (e->kind) {
+    case SEMD_HOST_SET_LAYER:
+        return e->layer_id < 0 ? semd_canvas_add_layer(hc->c, &e->layer, &id)
+                               : semd_canvas_update_layer(hc->c, e->layer_id, &e->layer, e->fields);
+    case SEMD_HOST_REMOVE_LAYER: return semd_canvas_remove_layer(hc->c, e->layer_id);
+    case SEMD_HOST_SET_BACKGROUND: return semd_canvas_set_background(hc->c, e->bg_prompt, e->bg_negative, e->bg_rgb);
+    case SEMD_HOST_SET_SEED: return semd_canvas_set_seed(hc->c, e->seed);
+    }
+    return semd_error(SEMD_EINVAL, "unknown edit kind %d", (int)e->kind);
+}
+
+static void set_error(semd_host *h, hcanvas *hc, const char *what)
+{
+    pthread_mutex_lock(&h->mu);
+    snprintf(hc->error, sizeof hc->error, "%s: %s", what, semd_last_error());
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Engine thread, at the canvas's frame boundary: every commit received since the last frame. */
+static void apply_mail(semd_host *h, hcanvas *hc, edit_set *mail)
+{
+    for (edit_set *s = mail; s; s = s->next) {
+        for (int i = 0; i < s->n; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "commit %llu, edit %d", (unsigned long long)s->input_seq, i);
+            if (apply_edit(hc, &s->edits[i])) set_error(h, hc, what);
+        }
+        hc->applied_seq = s->input_seq;
+    }
+    free_set(mail);
+}
+
+/* ---- frames ---- */
+
+/* float [3][H][W] in [0,1] -> RGBA8 rows, truncating (semanticdraw.md S9). */
+static void to_rgba(const float *img, int w, int h, uint8_t *px)
+{
+    const size_t plane = (size_t)w * h;
+    for (size_t i = 0; i < plane; i++) {
+        for (int c = 0; c < 3; c++) {
+            float v = img[c * plane + i];
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            px[i * 4 + c] = (uint8_t)(v * 255.0f);
+        }
+        px[i * 4 + 3] = 255;
+    }
+}
+
+static void publish(hcanvas *hc, const semd_frame *f)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t seq = ++hc->frame_seq;
+    to_rgba(f->image, hc->width, hc->height, semd_ring_begin(hc->ring, seq));
+    semd_ring_commit(hc->ring, seq, hc->applied_seq, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+                     f->warmup ? SEMDRAW_RING_FLAG_WARMUP : 0);
+}
+
+/* ---- commands (run on the engine thread) ---- */
+
+static void run_create(semd_host *h, cmd *c)
+{
+    hcanvas *hc = calloc(1, sizeof *hc);
+    c->rc = hc ? semd_canvas_new(h->m, &c->params, &hc->c) : semd_error(SEMD_ENOMEM, "out of memory");
+    if (!c->rc) {
+        pthread_mutex_lock(&h->mu);
+        hc->id = ++h->next_id;
+        pthread_mutex_unlock(&h->mu);
+        hc->width = c->params.width, hc->height = c->params.height;
+        c->rc = semd_ring_create(h->runtime_dir, h->instance_id, hc->id, 1, hc->width, hc->height,
+                                 c->ring_slots, &hc->ring);
+    }
+    if (c->rc) {
+        snprintf(c->error, sizeof c->error, "%s", semd_last_error());
+        if (hc) semd_canvas_free(hc->c);
+        free(hc);
+        return;
+    }
+    c->canvas_id = hc->id;
+    c->ring_path = strdup(semd_ring_path(hc->ring));
+    pthread_mutex_lock(&h->mu);
+    hc->next = h->canvases, h->canvases = hc;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void destroy_canvas(hcanvas *hc)
+{
+    semd_ring_retire(hc->ring);
+    semd_canvas_free(hc->c);
+    free_set(hc->mail_head);
+    free(hc);
+}
+
+static void run_close(semd_host *h, cmd *c)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas **p = &h->canvases;
+    while (*p && (*p)->id != c->canvas_id) p = &(*p)->next;
+    hcanvas *hc = *p;
+    if (hc) *p = hc->next;
+    pthread_mutex_unlock(&h->mu);
+    if (!hc) {
+        c->rc = SEMD_ENOTFOUND;
+        snprintf(c->error, sizeof c->error, "no canvas %llu", (unsigned long long)c->canvas_id);
+        return;
+    }
+    destroy_canvas(hc);
+}
+
+/* ---- the loop ---- */
+
+#define MAX_DUE 64
+
+/* Under the mutex: the streaming canvases whose next frame is due, with their mail taken. */
+static int collect_due(semd_host *h, double now, hcanvas **due, edit_set **mail, double *wait_ms)
+{
+    int n = 0;
+    *wait_ms = 1000.0; /* heartbeat at least once a second */
+    for (hcanvas *hc = h->canvases; hc; hc = hc->next) {
+        if (!hc->streaming) continue;
+        if (hc->next_due_ms > now) {
+            if (hc->next_due_ms - now < *wait_ms) *wait_ms = hc->next_due_ms - now;
+            continue;
+        }
+        if (n == MAX_DUE) break;
+        mail[n] = hc->mail_head;
+        hc->mail_head = hc->mail_tail = NULL;
+        due[n++] = hc;
+    }
+    return n;
+}
+
+static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
+{
+    semd_canvas *cs[MAX_DUE];
+    semd_frame frames[MAX_DUE];
+    for (int i = 0; i < n; i++) apply_mail(h, due[i], mail[i]), cs[i] = due[i]->c;
+    if (semd_canvas_step(cs, n, 1, frames) == SEMD_OK)
+        for (int i = 0; i < n; i++) publish(due[i], &frames[i]);
+    else
+        for (int i = 0; i < n; i++) set_error(h, due[i], "frame");
+    const double now = now_ms();
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < n; i++) {
+        due[i]->next_due_ms += due[i]->interval_ms;
+        if (due[i]->next_due_ms < now) due[i]->next_due_ms = now; /* never bank missed frames */
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *engine_main(void *arg)
+{
+    semd_host *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        cmd *c = h->cmds;
+        if (c) { /* commands first, off the lock so that commits can still come in */
+            h->cmds = c->next;
+            pthread_mutex_unlock(&h->mu);
+            if (c->kind == CMD_CREATE) run_create(h, c);
+            else run_close(h, c);
+            pthread_mutex_lock(&h->mu);
+            c->done = 1;
+            pthread_cond_broadcast(&h->done);
+            continue;
+        }
+        hcanvas *due[MAX_DUE];
+        edit_set *mail[MAX_DUE];
+        double wait_ms;
+        const int n = collect_due(h, now_ms(), due, mail, &wait_ms);
+        for (hcanvas *hc = h->canvases; hc; hc = hc->next) semd_ring_heartbeat(hc->ring);
+        if (!n) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long ns = until.tv_nsec + (long)(wait_ms * 1e6);
+            until.tv_sec += ns / 1000000000L, until.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&h->wake, &h->mu, &until);
+            continue;
+        }
+        pthread_mutex_unlock(&h->mu);
+        run_round(h, due, mail, n);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* ---- the API (any thread) ---- */
+
+int semd_host_start(const semd_sd_models *models, const char *runtime_dir, uint64_t instance_id,
+                    semd_host **out)
+{
+    *out = NULL;
+    semd_host *h = calloc(1, sizeof *h);
+    if (!h || !(h->runtime_dir = strdup(runtime_dir))) {
+        free(h);
+        return semd_error(SEMD_ENOMEM, "out of memory");
+    }
+    h->m = models, h->instance_id = instance_id;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->wake, NULL);
+    pthread_cond_init(&h->done, NULL);
+    if (pthread_create(&h->thread, NULL, engine_main, h) != 0) {
+        free(h->runtime_dir), free(h);
+        return semd_error(SEMD_EBACKEND, "cannot start the engine thread");
+    }
+    *out = h;
+    return SEMD_OK;
+}
+
+void semd_host_stop(semd_host *h)
+{
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->wake);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    while (h->canvases) {
+        hcanvas *next = h->canvases->next;
+        destroy_canvas(h->canvases);
+        h->canvases = next;
+    }
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->wake);
+    pthread_cond_destroy(&h->done);
+    free(h->runtime_dir);
+    free(h);
+}
+
+/* Queue a command for the engine thread and wait until it has run. */
+static int run_command(semd_host *h, cmd *c)
+{
+    pthread_mutex_lock(&h->mu);
+    cmd **tail = &h->cmds;
+    while (*tail) tail = &(*tail)->next;
+    *tail = c;
+    pthread_cond_broadcast(&h->wake);
+    while (!c->done && !h->stopping) pthread_cond_wait(&h->done, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    if (!c->done) return semd_error(SEMD_EBACKEND, "the engine is stopping");
+    return c->rc ? semd_error(c->rc, "%s", c->error) : SEMD_OK;
+}
+
+int semd_host_create_canvas(semd_host *h, const semd_canvas_params *p, int ring_slots,
+                            uint64_t *canvas_id, char **ring_path)
+{
+    cmd c = {.kind = CMD_CREATE, .params = *p, .ring_slots = ring_slots};
+    int rc = run_command(h, &c);
+    *canvas_id = c.canvas_id;
+    *ring_path = c.ring_path;
+    return rc;
+}
+
+int semd_host_close_canvas(semd_host *h, uint64_t canvas_id)
+{
+    cmd c = {.kind = CMD_CLOSE, .canvas_id = canvas_id};
+    return run_command(h, &c);
+}
+
+static hcanvas *find(semd_host *h, uint64_t id)
+{
+    for (hcanvas *hc = h->canvases; hc; hc = hc->next)
+        if (hc->id == id) return hc;
+    return NULL;
+}
+
+int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edits, int n,
+                     uint64_t *input_seq)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    edit_set *s = hc ? copy_set(edits, n, hc->width, hc->height) : NULL;
+    int rc = !hc ? semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id)
+             : !s ? semd_error(SEMD_ENOMEM, "out of memory") : SEMD_OK;
+    if (!rc) {
+        s->input_seq = *input_seq = ++hc->committed_seq;
+        if (hc->mail_tail) hc->mail_tail->next = s;
+        else hc->mail_head = s;
+        hc->mail_tail = s;
+        pthread_cond_broadcast(&h->wake);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps)
+{
+    if (!(target_fps >= 0.0f && target_fps <= 1000.0f))
+        return semd_error(SEMD_EINVAL, "target_fps %g outside [0, 1000]", target_fps);
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    if (hc) {
+        hc->streaming = 1;
+        hc->interval_ms = target_fps > 0.0f ? 1000.0 / target_fps : 0.0;
+        hc->next_due_ms = now_ms();
+        pthread_cond_broadcast(&h->wake);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}
+
+int semd_host_stop_stream(semd_host *h, uint64_t canvas_id)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    if (hc) hc->streaming = 0;
+    pthread_mutex_unlock(&h->mu);
+    return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}
+
+int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    if (hc) snprintf(buf, cap, "%s", hc->error);
+    pthread_mutex_unlock(&h->mu);
+    return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}

@@ -1,0 +1,61 @@
+/*
+ * engine_host.h - the daemon's engine thread: it owns the loaded models and
+ * every canvas, and streams frames into the canvases' rings (service.md
+ * section 5). Other threads talk to it only through this API, which is
+ * thread-safe: creating and closing canvases waits for the engine thread;
+ * edits are handed over at commit and applied together at the next frame
+ * boundary of that canvas; streaming is paced per canvas.
+ */
+#ifndef SEMDRAWD_ENGINE_HOST_H
+#define SEMDRAWD_ENGINE_HOST_H
+
+#include <stdint.h>
+
+#include "semd/canvas.h"
+
+typedef struct semd_host semd_host;
+
+/* The models stay owned by the caller and must outlive the host. */
+int semd_host_start(const semd_sd_models *models, const char *runtime_dir, uint64_t instance_id,
+                    semd_host **out);
+/* Stop the thread, retire every ring, free every canvas. */
+void semd_host_stop(semd_host *h);
+
+/* A new canvas and its frame ring; ring_path (caller frees) names the ring file. */
+int semd_host_create_canvas(semd_host *h, const semd_canvas_params *p, int ring_slots,
+                            uint64_t *canvas_id, char **ring_path);
+int semd_host_close_canvas(semd_host *h, uint64_t canvas_id);
+
+/* One edit of a commit; the host copies everything it points to. */
+typedef enum semd_host_edit_kind {
+    SEMD_HOST_SET_LAYER,    /* layer_id < 0: add (ids count up from 0 per canvas) */
+    SEMD_HOST_REMOVE_LAYER,
+    SEMD_HOST_SET_BACKGROUND,
+    SEMD_HOST_SET_SEED
+} semd_host_edit_kind;
+
+typedef struct semd_host_edit {
+    semd_host_edit_kind kind;
+    int layer_id;
+    semd_layer_desc layer;  /* SET_LAYER */
+    unsigned fields;        /* SET_LAYER: SEMD_LAYER_* bits */
+    const char *bg_prompt, *bg_negative;
+    const uint8_t *bg_rgb;  /* SET_BACKGROUND: any may be NULL (kept) */
+    uint64_t seed;          /* SET_SEED */
+} semd_host_edit;
+
+/*
+ * Hand a batch of edits to the canvas; they apply together before its next
+ * frame, and frames made after that carry *input_seq (1, 2, ... per canvas).
+ */
+int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edits, int n,
+                     uint64_t *input_seq);
+
+/* Stream frames into the ring, at most target_fps a second (0: as fast as the engine goes). */
+int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps);
+int semd_host_stop_stream(semd_host *h, uint64_t canvas_id);
+
+/* The last error the engine thread met on this canvas (an edit that failed), or "". */
+int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * The engine thread with the tiny model: canvases stream into their rings,
+ * commits show up as input sequence numbers, two canvases advance together,
+ * closing retires the ring. Frames are read back with libsemdraw's reader.
+ */
+#define _GNU_SOURCE
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sdk/src/ring_reader.h"
+#include "engine_host.h"
+#include "golden_util.h"
+#include "semd/checkpoint.h"
+#include "semdraw/v1/ring_abi.h"
+
+typedef struct models {
+    semd_backend *be;
+    semd_checkpoint *ck;
+    semd_sd_models m;
+} models;
+
+static models load(void)
+{
+    models s = {0};
+    ASSERT_OK(semd_backend_cpu_new(1, &s.be));
+    ASSERT_OK(semd_checkpoint_open(golden_data("models/tiny-sd15"), NULL, &s.ck));
+    ASSERT_OK(semd_checkpoint_tokenizer(s.ck, &s.m.tokenizer));
+    ASSERT_OK(semd_checkpoint_clip(s.ck, s.be, &s.m.clip));
+    ASSERT_OK(semd_checkpoint_unet(s.ck, s.be, &s.m.unet));
+    ASSERT_OK(semd_checkpoint_scheduler(s.ck, &s.m.scheduler));
+    ASSERT_OK(semd_taesd_open(golden_data("models/taesd"), s.be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &s.m.taesd));
+    return s;
+}
+
+static void unload(models *s)
+{
+    semd_tokenizer_free(s->m.tokenizer), semd_clip_free(s->m.clip), semd_unet_free(s->m.unet);
+    semd_lcm_scheduler_free(s->m.scheduler), semd_taesd_free(s->m.taesd);
+    semd_checkpoint_free(s->ck), semd_backend_free(s->be);
+}
+
+/* Wait (bounded) for a frame with seq > after; returns it. */
+static semdraw_ring_frame wait_frame(semdraw_ring_reader *r, uint8_t *buf, size_t cap, uint64_t after)
+{
+    semdraw_ring_frame f = {0};
+    for (int i = 0; i < 3000; i++) {
+        int rc = semdraw_ring_copy_latest(r, buf, cap, &f);
+        if (rc == SEMDRAW_RING_OK && f.seq > after) return f;
+        ASSERT(rc == SEMDRAW_RING_OK || rc == SEMDRAW_RING_EAGAIN || rc == SEMDRAW_RING_ESTALE);
+        usleep(10000);
+    }
+    FAIL("no frame after %llu within 30 s", (unsigned long long)after);
+}
+
+static uint8_t *disc(int w, int h)
+{
+    uint8_t *m = malloc((size_t)w * h);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) m[y * w + x] = (x - w / 2) * (x - w / 2) + (y - h / 2) * (y - h / 2) < 200 ? 255 : 0;
+    return m;
+}
+
+TEST(stream_commit_and_close)
+{
+    models s = load();
+    semd_host *h;
+    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 77, &h));
+    semd_canvas_params p;
+    semd_canvas_params_default(&p);
+    p.width = 64, p.height = 48;
+    uint64_t a, b;
+    char *path_a, *path_b;
+    ASSERT_OK(semd_host_create_canvas(h, &p, 3, &a, &path_a));
+    p.width = 48, p.height = 64;
+    ASSERT_OK(semd_host_create_canvas(h, &p, 3, &b, &path_b));
+    ASSERT(a != b);
+
+    uint8_t *mask = disc(64, 48);
+    semd_host_edit add = {.kind = SEMD_HOST_SET_LAYER, .layer_id = -1,
+                          .layer = {.prompt = "a red apple", .mask = mask, .mask_std = 8,
+                                    .mask_strength = 1, .prompt_strength = 0.95f}};
+    uint64_t seq1, seq2;
+    ASSERT_OK(semd_host_commit(h, a, &add, 1, &seq1));
+    ASSERT_EQ(seq1, 1);
+    ASSERT_OK(semd_host_start_stream(h, a, 0));
+    ASSERT_OK(semd_host_start_stream(h, b, 0));
+
+    semdraw_ring_reader *ra, *rb;
+    ASSERT_EQ(semdraw_ring_open(path_a, &ra), SEMDRAW_RING_OK);
+    ASSERT_EQ(semdraw_ring_open(path_b, &rb), SEMDRAW_RING_OK);
+    semdraw_ring_info info;
+    semdraw_ring_get_info(ra, &info);
+    ASSERT_EQ(info.instance_id, 77);
+    ASSERT_EQ(info.canvas_id, a);
+    uint8_t *buf = malloc(64 * 48 * 4);
+    semdraw_ring_frame f = wait_frame(ra, buf, 64 * 48 * 4, 0);
+    ASSERT_EQ(f.input_seq, 1);                   /* the first frame already reflects commit 1 */
+    ASSERT(f.flags & SEMDRAW_RING_FLAG_WARMUP);
+    ASSERT_EQ(buf[3], 255);                      /* RGBA, opaque */
+    wait_frame(rb, buf, 64 * 48 * 4, 0);         /* the other canvas streams too */
+
+    semd_host_edit prompt = {.kind = SEMD_HOST_SET_LAYER, .layer_id = 0, .fields = SEMD_LAYER_PROMPT,
+                             .layer = {.prompt = "a green pear"}};
+    ASSERT_OK(semd_host_commit(h, a, &prompt, 1, &seq2));
+    ASSERT_EQ(seq2, 2);
+    uint64_t last = f.seq;
+    for (int i = 0; i < 50 && f.input_seq < 2; i++) {
+        f = wait_frame(ra, buf, 64 * 48 * 4, last);
+        ASSERT(f.seq > last && f.input_seq >= 1);  /* increasing frames, inputs never go back */
+        last = f.seq;
+    }
+    ASSERT_EQ(f.input_seq, 2);
+
+    semd_host_edit bad = {.kind = SEMD_HOST_REMOVE_LAYER, .layer_id = 9};
+    uint64_t seq3;
+    ASSERT_OK(semd_host_commit(h, a, &bad, 1, &seq3));
+    for (int i = 0; i < 50 && f.input_seq < 3; i++) f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
+    char err[256];
+    ASSERT_OK(semd_host_canvas_error(h, a, err, sizeof err));
+    ASSERT_CONTAINS(err, "no layer 9");           /* reported, and the stream goes on */
+    f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
+
+    ASSERT_OK(semd_host_close_canvas(h, a));
+    ASSERT_EQ(semdraw_ring_state(ra), SEMDRAW_RING_RETIRED);
+    ASSERT(access(path_a, F_OK) != 0);
+    ASSERT_EQ(semd_host_commit(h, a, &prompt, 1, &seq2), SEMD_ENOTFOUND);
+    ASSERT_EQ(semd_host_close_canvas(h, a), SEMD_ENOTFOUND);
+    semd_host_stop(h);                            /* retires b's ring too */
+    ASSERT_EQ(semdraw_ring_state(rb), SEMDRAW_RING_RETIRED);
+    semdraw_ring_close(ra), semdraw_ring_close(rb);
+    free(buf), free(mask), free(path_a), free(path_b);
+    unload(&s);
+}
+
+TEST(paced_stream)
+{
+    models s = load();
+    semd_host *h;
+    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 5, &h));
+    semd_canvas_params p;
+    semd_canvas_params_default(&p);
+    p.width = p.height = 64;
+    uint64_t id;
+    char *path;
+    ASSERT_OK(semd_host_create_canvas(h, &p, 2, &id, &path));
+    ASSERT_OK(semd_host_start_stream(h, id, 5)); /* 5 fps: 200 ms apart */
+    semdraw_ring_reader *r;
+    ASSERT_EQ(semdraw_ring_open(path, &r), SEMDRAW_RING_OK);
+    uint8_t *buf = malloc(64 * 64 * 4);
+    semdraw_ring_frame f1 = wait_frame(r, buf, 64 * 64 * 4, 0), f2 = wait_frame(r, buf, 64 * 64 * 4, f1.seq);
+    ASSERT(f2.t_render_ns - f1.t_render_ns >= 150000000ull); /* paced, with slack for jitter */
+    ASSERT_OK(semd_host_stop_stream(h, id));
+    ASSERT_EQ(semd_host_start_stream(h, id, -1), SEMD_EINVAL);
+    semd_host_stop(h);
+    semdraw_ring_close(r);
+    free(buf), free(path);
+    unload(&s);
+}
+
+static const struct semd_test tests[] = {
+    TEST_ENTRY(stream_commit_and_close),
+    TEST_ENTRY(paced_stream),
+    {0},
+};
+
+SEMD_TEST_MAIN(tests)
