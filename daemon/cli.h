@@ -10,6 +10,7 @@ int cmd_encode(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_render_scene(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "semdrawd: <what>: <engine message>" and return exit status 1. */
 int cli_fail(const char *what, int status);

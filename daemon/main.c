@@ -39,6 +39,9 @@ static void usage(FILE *to)
           "  render --model PATH [--config DIR] --scene SCENE.json [--frames N] [--taesd PATH]\n"
           "         [--noise FILE] [--dump FILE] -o OUT_DIR|OUT.png\n"
           "      a SemanticDraw scene (docs/scene-format.md): N streamed frames, or one image\n"
+          "  serve [--config-file FILE] [--model PATH] [--taesd PATH] [--runtime-dir DIR]\n"
+          "        [--backend cpu] [--lease-ms N] ...\n"
+          "      run the daemon (settings: daemon/config.h, /etc/semdraw/semdrawd.conf)\n"
           "  version\n"
           "  help\n",
           to);
@@ -53,6 +56,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "encode") == 0) return cmd_encode(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "render") == 0) return cmd_render(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0) return cmd_probe(argc - 1, argv + 1);

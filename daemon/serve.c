@@ -1,0 +1,668 @@
+/*
+ * semdrawd serve: the daemon. One libuv loop thread owns the ZeroMQ ROUTER
+ * socket (ipc:// in the runtime directory), the sessions and their leases,
+ * validation, and each canvas's pending edits; the engine thread
+ * (engine_host.c) owns the models and the canvases and streams frames into
+ * the rings. Every request gets a Reply or an Error; a bad request never
+ * disturbs anyone else.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "config.h"
+#include "engine_host.h"
+#include "notify.h"
+#include "proto_budget.h"
+#include "semd/checkpoint.h"
+#include "semd/rng.h"
+#include "semd/status.h"
+#include "validate.h"
+
+#define PROTOCOL_VERSION 1
+#define MAX_MESSAGE (64u << 20)
+#define DECODE_BUDGET (96u << 20)
+#define MAX_IDENTITY 256
+
+typedef Semdraw__V1__Envelope Envelope;
+
+typedef struct session {
+    uint8_t id[MAX_IDENTITY];
+    size_t id_len;
+    uint64_t session_id;
+    double last_seen_ms;
+    struct session *next;
+} session;
+
+typedef struct canvas_rec {
+    uint64_t canvas_id, owner, seed;
+    int width, height, n_slots, next_layer_id;
+    char *ring_path;
+    semd_host_edit *pending;
+    int n_pending, cap_pending;
+    struct canvas_rec *next;
+} canvas_rec;
+
+typedef struct server {
+    uv_loop_t *loop;
+    uv_poll_t poll;
+    uv_timer_t lease_timer;
+    uv_signal_t sig_term, sig_int;
+    void *zctx, *router;
+    char *control_path;
+    semd_config cfg;
+    semd_limits limits;
+    semd_host *host;
+    uint64_t instance_id, next_session;
+    session *sessions;
+    canvas_rec *canvases;
+    int n_canvases;
+} server;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- replies ---- */
+
+static void send_envelope(server *s, const uint8_t *id, size_t id_len, Envelope *e)
+{
+    e->has_protocol_version = 1, e->protocol_version = PROTOCOL_VERSION;
+    e->has_instance_id = 1, e->instance_id = s->instance_id;
+    size_t n = semdraw__v1__envelope__get_packed_size(e);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return;
+    semdraw__v1__envelope__pack(e, buf);
+    if (zmq_send(s->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(s->router, buf, n, ZMQ_DONTWAIT); /* a client that cannot take it loses the reply */
+    free(buf);
+}
+
+static void reply(server *s, const uint8_t *id, size_t id_len, uint64_t request_id, Semdraw__V1__Reply *r)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    e.has_request_id = 1, e.request_id = request_id;
+    e.body_case = SEMDRAW__V1__ENVELOPE__BODY_REPLY, e.reply = r;
+    send_envelope(s, id, id_len, &e);
+}
+
+static void reply_error(server *s, const uint8_t *id, size_t id_len, uint64_t request_id, int code,
+                        const char *message)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Error err = SEMDRAW__V1__ERROR__INIT;
+    err.has_code = 1, err.code = code;
+    err.message = (char *)message;
+    e.has_request_id = 1, e.request_id = request_id;
+    e.body_case = SEMDRAW__V1__ENVELOPE__BODY_ERROR, e.error = &err;
+    send_envelope(s, id, id_len, &e);
+}
+
+static void reply_done(server *s, const uint8_t *id, size_t id_len, uint64_t request_id)
+{
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__Done done = SEMDRAW__V1__DONE__INIT;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_DONE, r.done = &done;
+    reply(s, id, id_len, request_id, &r);
+}
+
+/* ---- sessions and canvases ---- */
+
+static session *find_session(server *s, const uint8_t *id, size_t len)
+{
+    for (session *x = s->sessions; x; x = x->next)
+        if (x->id_len == len && memcmp(x->id, id, len) == 0) return x;
+    session *x = calloc(1, sizeof *x);
+    if (!x || len > MAX_IDENTITY) {
+        free(x);
+        return NULL;
+    }
+    memcpy(x->id, id, len);
+    x->id_len = len;
+    x->session_id = ++s->next_session;
+    x->next = s->sessions, s->sessions = x;
+    return x;
+}
+
+static canvas_rec *find_canvas(server *s, uint64_t id)
+{
+    for (canvas_rec *c = s->canvases; c; c = c->next)
+        if (c->canvas_id == id) return c;
+    return NULL;
+}
+
+static void free_pending(canvas_rec *c)
+{
+    for (int i = 0; i < c->n_pending; i++) {
+        semd_host_edit *e = &c->pending[i];
+        free((char *)e->layer.prompt), free((char *)e->layer.negative), free((uint8_t *)e->layer.mask);
+        free((char *)e->bg_prompt), free((char *)e->bg_negative), free((uint8_t *)e->bg_rgb);
+    }
+    c->n_pending = 0;
+}
+
+static void drop_canvas(server *s, canvas_rec *c)
+{
+    semd_host_close_canvas(s->host, c->canvas_id);
+    canvas_rec **p = &s->canvases;
+    while (*p != c) p = &(*p)->next;
+    *p = c->next;
+    free_pending(c);
+    free(c->pending), free(c->ring_path), free(c);
+    s->n_canvases--;
+}
+
+static semd_host_edit *new_edit(canvas_rec *c)
+{
+    if (c->n_pending == c->cap_pending) {
+        int cap = c->cap_pending ? 2 * c->cap_pending : 8;
+        semd_host_edit *p = realloc(c->pending, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        c->pending = p, c->cap_pending = cap;
+    }
+    semd_host_edit *e = &c->pending[c->n_pending++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+/* The canvas a request names, owned by this session (viewers may not edit). */
+static canvas_rec *owned(server *s, session *who, int has, uint64_t id, const uint8_t *rid, size_t rlen,
+                         uint64_t req)
+{
+    canvas_rec *c = has ? find_canvas(s, id) : NULL;
+    if (!c) reply_error(s, rid, rlen, req, SEMD_ENOTFOUND, "no such canvas");
+    else if (c->owner != who->session_id) {
+        reply_error(s, rid, rlen, req, SEMD_EINVAL, "the canvas belongs to another session");
+        c = NULL;
+    }
+    return c;
+}
+
+/* ---- requests ---- */
+
+typedef struct request {
+    server *s;
+    session *who;
+    const uint8_t *id;
+    size_t id_len;
+    uint64_t req;
+} request;
+
+#define ERR(q, code) reply_error((q)->s, (q)->id, (q)->id_len, (q)->req, (code), semd_last_error())
+
+static void on_hello(request *q, const Semdraw__V1__Hello *m)
+{
+    if ((m->has_min_version && m->min_version > PROTOCOL_VERSION) ||
+        (m->has_max_version && m->max_version < PROTOCOL_VERSION)) {
+        semd_error(SEMD_EUNSUPPORTED, "this daemon speaks protocol version %d", PROTOCOL_VERSION);
+        ERR(q, SEMD_EUNSUPPORTED);
+        return;
+    }
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__HelloReply h = SEMDRAW__V1__HELLO_REPLY__INIT;
+    h.has_chosen_version = 1, h.chosen_version = PROTOCOL_VERSION;
+    h.has_instance_id = 1, h.instance_id = q->s->instance_id;
+    h.has_session_id = 1, h.session_id = q->who->session_id;
+    h.has_lease_ms = 1, h.lease_ms = (uint32_t)q->s->cfg.lease_ms;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_HELLO, r.hello = &h;
+    reply(q->s, q->id, q->id_len, q->req, &r);
+}
+
+static void canvas_info_reply(request *q, const canvas_rec *c)
+{
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__CanvasInfo info = SEMDRAW__V1__CANVAS_INFO__INIT;
+    info.has_canvas_id = 1, info.canvas_id = c->canvas_id;
+    info.has_width = 1, info.width = (uint32_t)c->width;
+    info.has_height = 1, info.height = (uint32_t)c->height;
+    info.has_seed = 1, info.seed = c->seed;
+    info.ring_path = c->ring_path;
+    info.has_generation = 1, info.generation = 1;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_CANVAS, r.canvas = &info;
+    reply(q->s, q->id, q->id_len, q->req, &r);
+}
+
+static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
+{
+    server *s = q->s;
+    if (semd_validate_create(m, &s->limits)) return (void)ERR(q, SEMD_EINVAL);
+    int mine = 0;
+    for (canvas_rec *c = s->canvases; c; c = c->next) mine += c->owner == q->who->session_id;
+    if (mine >= s->cfg.max_canvases_per_client) {
+        semd_error(SEMD_EINVAL, "at most %d canvases per client", s->cfg.max_canvases_per_client);
+        return (void)ERR(q, SEMD_EINVAL);
+    }
+    semd_canvas_params p;
+    semd_canvas_params_default(&p);
+    p.width = (int)m->width, p.height = (int)m->height;
+    p.seed = m->has_seed ? m->seed : semd_rng_stream("seed") ^ (uint64_t)now_ms() ^ s->instance_id;
+    p.profile = m->has_profile && m->profile == SEMDRAW__V1__PROFILE__PROFILE_REFERENCE ? SEMD_PROFILE_REFERENCE
+                                                                                   : SEMD_PROFILE_DEFAULT;
+    if (m->n_timesteps) {
+        p.n_timesteps = (int)m->n_timesteps;
+        for (size_t k = 0; k < m->n_timesteps; k++) p.timesteps[k] = (int)m->timesteps[k];
+    }
+    canvas_rec *c = calloc(1, sizeof *c);
+    if (!c) return (void)reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    const int slots = m->has_ring_slots ? (int)m->ring_slots : s->cfg.ring_slots;
+    if (semd_host_create_canvas(s->host, &p, slots, &c->canvas_id, &c->ring_path)) {
+        free(c);
+        return (void)ERR(q, SEMD_EINVAL);
+    }
+    c->owner = q->who->session_id, c->seed = p.seed;
+    c->width = p.width, c->height = p.height, c->n_slots = p.n_timesteps;
+    c->next = s->canvases, s->canvases = c, s->n_canvases++;
+    canvas_info_reply(q, c);
+}
+
+static char *dup_opt(const char *t) { return t ? strdup(t) : NULL; }
+
+static void on_set_layer(request *q, const Semdraw__V1__SetLayer *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    if (semd_validate_set_layer(m, c->width, c->height, &q->s->limits)) return (void)ERR(q, SEMD_EINVAL);
+    uint8_t *mask = m->mask ? malloc((size_t)c->width * c->height) : NULL;
+    semd_host_edit *e = (m->mask && !mask) ? NULL : new_edit(c);
+    if (!e) {
+        free(mask);
+        return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    }
+    if (mask) semd_mask_decode(m->mask, c->width, c->height, mask);
+    e->kind = SEMD_HOST_SET_LAYER;
+    const int add = !m->has_layer_id;
+    e->layer_id = add ? -1 : (int)m->layer_id;
+    e->layer = (semd_layer_desc){.prompt = dup_opt(m->prompt), .negative = dup_opt(m->negative), .mask = mask,
+                                 .mask_std = m->has_mask_std ? m->mask_std : 8.0f,
+                                 .mask_strength = m->has_mask_strength ? m->mask_strength : 1.0f,
+                                 .prompt_strength = m->has_prompt_strength ? m->prompt_strength : 0.95f};
+    e->fields = (m->prompt ? SEMD_LAYER_PROMPT : 0) | (m->negative ? SEMD_LAYER_NEGATIVE : 0) |
+                (m->mask ? SEMD_LAYER_MASK : 0) | (m->has_mask_std ? SEMD_LAYER_MASK_STD : 0) |
+                (m->has_mask_strength ? SEMD_LAYER_MASK_STRENGTH : 0) |
+                (m->has_prompt_strength ? SEMD_LAYER_PROMPT_STRENGTH : 0);
+    if (!add) return reply_done(q->s, q->id, q->id_len, q->req);
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__LayerAdded la = SEMDRAW__V1__LAYER_ADDED__INIT;
+    la.has_layer_id = 1, la.layer_id = (uint32_t)c->next_layer_id++;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_LAYER_ADDED, r.layer_added = &la;
+    reply(q->s, q->id, q->id_len, q->req, &r);
+}
+
+static void on_remove_layer(request *q, const Semdraw__V1__RemoveLayer *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    semd_host_edit *e = new_edit(c);
+    if (!e) return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    e->kind = SEMD_HOST_REMOVE_LAYER, e->layer_id = m->has_layer_id ? (int)m->layer_id : -1;
+    reply_done(q->s, q->id, q->id_len, q->req);
+}
+
+static void on_background(request *q, const Semdraw__V1__SetBackground *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    if (semd_validate_background(m, c->width, c->height, &q->s->limits)) return (void)ERR(q, SEMD_EINVAL);
+    const size_t px = (size_t)c->width * c->height;
+    uint8_t *rgb = (m->has_rgb || m->has_color) ? malloc(px * 3) : NULL;
+    semd_host_edit *e = ((m->has_rgb || m->has_color) && !rgb) ? NULL : new_edit(c);
+    if (!e) {
+        free(rgb);
+        return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    }
+    if (m->has_rgb) memcpy(rgb, m->rgb.data, px * 3);
+    for (size_t i = 0; m->has_color && i < px * 3; i++) rgb[i] = (uint8_t)(m->color >> (16 - 8 * (i % 3)));
+    e->kind = SEMD_HOST_SET_BACKGROUND;
+    e->bg_prompt = dup_opt(m->prompt), e->bg_negative = dup_opt(m->negative), e->bg_rgb = rgb;
+    reply_done(q->s, q->id, q->id_len, q->req);
+}
+
+static void on_commit(request *q, const Semdraw__V1__Commit *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    uint64_t seq;
+    int rc = semd_host_commit(q->s->host, c->canvas_id, c->pending, c->n_pending, &seq);
+    free_pending(c); /* the host copied what it needs */
+    if (rc) return (void)ERR(q, rc);
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__Committed done = SEMDRAW__V1__COMMITTED__INIT;
+    done.has_input_seq = 1, done.input_seq = seq;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_COMMITTED, r.committed = &done;
+    reply(q->s, q->id, q->id_len, q->req, &r);
+}
+
+static void on_stream(request *q, int has, uint64_t id, int start, const Semdraw__V1__StartStream *m)
+{
+    canvas_rec *c = owned(q->s, q->who, has, id, q->id, q->id_len, q->req);
+    if (!c) return;
+    if (start && semd_validate_start(m, &q->s->limits)) return (void)ERR(q, SEMD_EINVAL);
+    int rc = start ? semd_host_start_stream(q->s->host, id, m->has_target_fps ? m->target_fps : 0.0f)
+                   : semd_host_stop_stream(q->s->host, id);
+    if (rc) return (void)ERR(q, rc);
+    reply_done(q->s, q->id, q->id_len, q->req);
+}
+
+static void on_close(request *q, const Semdraw__V1__CloseCanvas *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    drop_canvas(q->s, c);
+    reply_done(q->s, q->id, q->id_len, q->req);
+}
+
+static void on_attach(request *q, const Semdraw__V1__AttachCanvas *m)
+{
+    canvas_rec *c = m->has_canvas_id ? find_canvas(q->s, m->canvas_id) : NULL;
+    if (!c) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOTFOUND, "no such canvas");
+    canvas_info_reply(q, c); /* a viewer reads the ring; edits stay with the owner */
+}
+
+static void on_status(request *q)
+{
+    server *s = q->s;
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__Status st = SEMDRAW__V1__STATUS__INIT;
+    Semdraw__V1__CanvasInfo *infos = calloc((size_t)(s->n_canvases ? s->n_canvases : 1), sizeof *infos);
+    Semdraw__V1__CanvasInfo **ptrs = calloc((size_t)(s->n_canvases ? s->n_canvases : 1), sizeof *ptrs);
+    if (!infos || !ptrs) {
+        free(infos), free(ptrs);
+        return reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    }
+    size_t n = 0;
+    for (canvas_rec *c = s->canvases; c; c = c->next, n++) {
+        semdraw__v1__canvas_info__init(&infos[n]);
+        infos[n].has_canvas_id = 1, infos[n].canvas_id = c->canvas_id;
+        infos[n].has_width = 1, infos[n].width = (uint32_t)c->width;
+        infos[n].has_height = 1, infos[n].height = (uint32_t)c->height;
+        infos[n].ring_path = c->ring_path;
+        ptrs[n] = &infos[n];
+    }
+    int clients = 0;
+    for (session *x = s->sessions; x; x = x->next) clients++;
+    st.has_model_state = 1, st.model_state = SEMDRAW__V1__MODEL_STATE__MODEL_READY;
+    st.has_clients = 1, st.clients = (uint32_t)clients;
+    st.n_canvases = n, st.canvases = ptrs;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_STATUS, r.status = &st;
+    reply(s, q->id, q->id_len, q->req, &r);
+    free(infos), free(ptrs);
+}
+
+static void dispatch(request *q, const Envelope *e)
+{
+    switch (e->body_case) {
+    case SEMDRAW__V1__ENVELOPE__BODY_HELLO: return on_hello(q, e->hello);
+    case SEMDRAW__V1__ENVELOPE__BODY_CREATE_CANVAS: return on_create(q, e->create_canvas);
+    case SEMDRAW__V1__ENVELOPE__BODY_SET_LAYER: return on_set_layer(q, e->set_layer);
+    case SEMDRAW__V1__ENVELOPE__BODY_REMOVE_LAYER: return on_remove_layer(q, e->remove_layer);
+    case SEMDRAW__V1__ENVELOPE__BODY_SET_BACKGROUND: return on_background(q, e->set_background);
+    case SEMDRAW__V1__ENVELOPE__BODY_COMMIT: return on_commit(q, e->commit);
+    case SEMDRAW__V1__ENVELOPE__BODY_START_STREAM:
+        return on_stream(q, e->start_stream->has_canvas_id, e->start_stream->canvas_id, 1, e->start_stream);
+    case SEMDRAW__V1__ENVELOPE__BODY_STOP_STREAM:
+        return on_stream(q, e->stop_stream->has_canvas_id, e->stop_stream->canvas_id, 0, NULL);
+    case SEMDRAW__V1__ENVELOPE__BODY_CLOSE_CANVAS: return on_close(q, e->close_canvas);
+    case SEMDRAW__V1__ENVELOPE__BODY_ATTACH_CANVAS: return on_attach(q, e->attach_canvas);
+    case SEMDRAW__V1__ENVELOPE__BODY_GET_STATUS:
+    case SEMDRAW__V1__ENVELOPE__BODY_LIST_CANVASES: return on_status(q);
+    case SEMDRAW__V1__ENVELOPE__BODY_HEARTBEAT: return reply_done(q->s, q->id, q->id_len, q->req);
+    default:
+        return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EUNSUPPORTED,
+                           "this request is not supported by this daemon");
+    }
+}
+
+/* ---- the socket ---- */
+
+/* One [identity, payload] message; anything else gets an Error and is discarded whole. */
+static void handle_message(server *s)
+{
+    uint8_t id[MAX_IDENTITY];
+    int id_len = zmq_recv(s->router, id, sizeof id, ZMQ_DONTWAIT);
+    if (id_len < 0) return;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    int more = 0, extra = 0;
+    size_t more_len = sizeof more;
+    zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+    if (!more || zmq_msg_recv(&msg, s->router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+    while (more) { /* drain a multi-part message */
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        zmq_msg_recv(&rest, s->router, ZMQ_DONTWAIT);
+        zmq_msg_close(&rest);
+        zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+        extra = 1;
+    }
+    const size_t id_n = (size_t)(id_len > MAX_IDENTITY ? MAX_IDENTITY : id_len);
+    session *who = find_session(s, id, id_n);
+    if (who) who->last_seen_ms = now_ms();
+    semd_proto_budget budget;
+    semd_proto_budget_init(&budget, DECODE_BUDGET);
+    Envelope *e = extra || !who ? NULL
+                  : semdraw__v1__envelope__unpack(&budget.allocator, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    request q = {.s = s, .who = who, .id = id, .id_len = id_n, .req = e && e->has_request_id ? e->request_id : 0};
+    if (extra) reply_error(s, id, id_n, 0, SEMD_EFORMAT, "one message per request: extra frames were discarded");
+    else if (!e) reply_error(s, id, id_n, 0, SEMD_EFORMAT, "the message is not a valid Envelope");
+    else dispatch(&q, e);
+    if (e) semdraw__v1__envelope__free_unpacked(e, &budget.allocator);
+    zmq_msg_close(&msg);
+}
+
+/* ZMQ_FD is edge-triggered: read until ZMQ_EVENTS says nothing is left, sends included. */
+static void on_readable(uv_poll_t *p, int status, int events)
+{
+    server *s = p->data;
+    for (;;) {
+        int ev = 0;
+        size_t len = sizeof ev;
+        if (zmq_getsockopt(s->router, ZMQ_EVENTS, &ev, &len) != 0 || !(ev & ZMQ_POLLIN)) break;
+        handle_message(s);
+    }
+}
+
+/* Sessions silent for longer than the lease lose their canvases. */
+static void on_lease(uv_timer_t *t)
+{
+    server *s = t->data;
+    const double now = now_ms();
+    for (session **p = &s->sessions; *p;) {
+        session *x = *p;
+        if (now - x->last_seen_ms <= s->cfg.lease_ms) {
+            p = &x->next;
+            continue;
+        }
+        for (canvas_rec *c = s->canvases, *next; c; c = next) {
+            next = c->next;
+            if (c->owner == x->session_id) drop_canvas(s, c);
+        }
+        *p = x->next;
+        free(x);
+    }
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server *s = sig->data;
+    semd_notify("STOPPING=1");
+    uv_stop(s->loop);
+}
+
+/* ---- start and stop ---- */
+
+static int bind_control(server *s)
+{
+    if (mkdir(s->cfg.runtime_dir, 0750) != 0 && errno != EEXIST)
+        return semd_error(SEMD_EIO, "%s: cannot create the runtime directory: %s", s->cfg.runtime_dir, strerror(errno));
+    if (asprintf(&s->control_path, "%s/control.sock", s->cfg.runtime_dir) < 0)
+        return semd_error(SEMD_ENOMEM, "out of memory");
+    char endpoint[4200];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", s->control_path);
+    unlink(s->control_path); /* a stale socket of a daemon that died */
+    s->zctx = zmq_ctx_new();
+    s->router = s->zctx ? zmq_socket(s->zctx, ZMQ_ROUTER) : NULL;
+    int linger = 0;
+    int64_t maxmsg = MAX_MESSAGE;
+    if (!s->router) return semd_error(SEMD_EIO, "zmq: %s", zmq_strerror(zmq_errno()));
+    zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(s->router, endpoint) != 0)
+        return semd_error(SEMD_EIO, "%s: cannot bind: %s", endpoint, zmq_strerror(zmq_errno()));
+    chmod(s->control_path, 0660);
+    return SEMD_OK;
+}
+
+static int start_loop(server *s)
+{
+    int fd;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(s->router, ZMQ_FD, &fd, &len) != 0) return semd_error(SEMD_EIO, "zmq: no ZMQ_FD");
+    s->loop = uv_default_loop();
+    uv_poll_init(s->loop, &s->poll, fd);
+    s->poll.data = s;
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    uv_timer_init(s->loop, &s->lease_timer);
+    s->lease_timer.data = s;
+    uv_timer_start(&s->lease_timer, on_lease, 250, 250);
+    uv_signal_init(s->loop, &s->sig_term);
+    uv_signal_init(s->loop, &s->sig_int);
+    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    return SEMD_OK;
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void shutdown_server(server *s)
+{
+    while (s->canvases) drop_canvas(s, s->canvases);
+    semd_host_stop(s->host);
+    if (s->loop) {
+        uv_walk(s->loop, close_handle, NULL);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(s->loop);
+    }
+    if (s->router) zmq_close(s->router);
+    if (s->zctx) zmq_ctx_term(s->zctx);
+    if (s->control_path) unlink(s->control_path);
+    while (s->sessions) {
+        session *next = s->sessions->next;
+        free(s->sessions);
+        s->sessions = next;
+    }
+    free(s->control_path);
+}
+
+static int load_models(const semd_config *c, semd_backend *be, semd_checkpoint **ck, semd_sd_models *m)
+{
+    int rc = semd_checkpoint_open(c->model, c->config, ck);
+    for (int i = 0; !rc && i < c->n_loras; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s", c->loras[i]);
+        char *colon = strrchr(path, ':'), *end;
+        float scale = 1.0f;
+        if (colon && colon[1]) {
+            float v = strtof(colon + 1, &end);
+            if (!*end) scale = v, *colon = '\0';
+        }
+        rc = semd_checkpoint_add_lora(*ck, path, scale);
+    }
+    if (!rc) rc = semd_checkpoint_tokenizer(*ck, &m->tokenizer);
+    if (!rc) rc = semd_checkpoint_clip(*ck, be, &m->clip);
+    if (!rc) rc = semd_checkpoint_unet(*ck, be, &m->unet);
+    if (!rc) rc = semd_checkpoint_check_loras(*ck);
+    if (!rc) rc = semd_checkpoint_scheduler(*ck, &m->scheduler);
+    if (!rc && !c->taesd) rc = semd_error(SEMD_EINVAL, "the stream decodes with TAESD: set taesd (or --taesd)");
+    if (!rc) rc = semd_taesd_open(c->taesd, be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &m->taesd);
+    return rc;
+}
+
+static void free_models(semd_sd_models *m)
+{
+    semd_tokenizer_free(m->tokenizer), semd_clip_free(m->clip), semd_unet_free(m->unet);
+    semd_lcm_scheduler_free(m->scheduler), semd_taesd_free(m->taesd);
+}
+
+/* --key value, or --config-file PATH (read before the other options apply). */
+static int parse_args(int argc, char **argv, semd_config *c)
+{
+    const char *file = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config-file") == 0) file = argv[i + 1];
+    int rc = file ? semd_config_load(c, file)
+             : access(SEMD_CONFIG_DEFAULT_PATH, R_OK) == 0 ? semd_config_load(c, SEMD_CONFIG_DEFAULT_PATH) : 0;
+    for (int i = 1; !rc && i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc)
+            return semd_error(SEMD_EINVAL, "expected --key value, got '%s'", argv[i]);
+        if (strcmp(argv[i], "--config-file") == 0) {
+            i++;
+            continue;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%s", argv[i] + 2);
+        for (char *k = key; *k; k++) *k = *k == '-' ? '_' : *k;
+        rc = semd_config_set(c, key, argv[i + 1], argv[i]);
+        i++;
+    }
+    return rc ? rc : semd_config_check(c);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    server s = {0};
+    semd_backend *be = NULL;
+    semd_checkpoint *ck = NULL;
+    semd_sd_models m = {0};
+    int rc = semd_config_init(&s.cfg);
+    if (!rc) rc = parse_args(argc, argv, &s.cfg);
+    if (rc) {
+        semd_config_free(&s.cfg);
+        return cli_fail("serve", rc);
+    }
+    semd_limits_default(&s.limits);
+    s.limits.max_side = s.cfg.max_side, s.limits.max_text = (size_t)s.cfg.max_prompt_bytes;
+    if (getrandom(&s.instance_id, sizeof s.instance_id, 0) != sizeof s.instance_id)
+        s.instance_id = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
+    s.instance_id |= 1; /* never 0: clients read 0 as "unknown" */
+    semd_notify("STATUS=loading the model");
+    rc = semd_backend_new(s.cfg.backend, &be);
+    if (!rc) rc = load_models(&s.cfg, be, &ck, &m);
+    if (!rc) rc = semd_host_start(&m, s.cfg.runtime_dir, s.instance_id, &s.host);
+    if (!rc) rc = bind_control(&s);
+    if (!rc) rc = start_loop(&s);
+    if (!rc) {
+        fprintf(stderr, "semdrawd: serving on %s (instance %016llx)\n", s.control_path,
+                (unsigned long long)s.instance_id);
+        semd_notify("READY=1\nSTATUS=serving");
+        uv_run(s.loop, UV_RUN_DEFAULT);
+    } else {
+        cli_fail("serve", rc);
+    }
+    shutdown_server(&s);
+    free_models(&m);
+    semd_checkpoint_free(ck);
+    semd_backend_free(be);
+    semd_config_free(&s.cfg);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * semdrawd serve as a real process: a private daemon on the CPU backend with
+ * the tiny model in a temporary runtime directory, driven over its ZeroMQ
+ * control socket, frames read from the shared-memory rings.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "../../sdk/src/ring_reader.h"
+#include "golden_util.h"
+#include "semdraw/v1/control.pb-c.h"
+#include "semdraw/v1/ring_abi.h"
+
+typedef Semdraw__V1__Envelope Envelope;
+
+typedef struct daemon {
+    pid_t pid;
+    char dir[512];
+    void *ctx;
+} daemon_t;
+
+static daemon_t start_daemon(int lease_ms)
+{
+    daemon_t d = {0};
+    snprintf(d.dir, sizeof d.dir, "%s/run", semd_test_tmpdir());
+    char lease[32];
+    snprintf(lease, sizeof lease, "%d", lease_ms);
+    d.pid = fork();
+    ASSERT(d.pid >= 0);
+    if (d.pid == 0) {
+        execl(SEMDRAWD_BIN, "semdrawd", "serve", "--config-file", "/dev/null", "--model",
+              golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"), "--runtime-dir",
+              d.dir, "--lease-ms", lease, (char *)NULL);
+        _exit(127);
+    }
+    char sock[600];
+    snprintf(sock, sizeof sock, "%s/control.sock", d.dir);
+    for (int i = 0; i < 600 && access(sock, F_OK) != 0; i++) usleep(50000);
+    ASSERT(access(sock, F_OK) == 0);
+    d.ctx = zmq_ctx_new();
+    return d;
+}
+
+static int stop_daemon(daemon_t *d)
+{
+    kill(d->pid, SIGTERM);
+    int status = 0;
+    ASSERT(waitpid(d->pid, &status, 0) == d->pid);
+    zmq_ctx_term(d->ctx);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void *client(daemon_t *d)
+{
+    void *s = zmq_socket(d->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    char ep[600];
+    snprintf(ep, sizeof ep, "ipc://%s/control.sock", d->dir);
+    ASSERT(zmq_connect(s, ep) == 0);
+    return s;
+}
+
+static uint64_t next_request = 1;
+
+static Envelope *call_raw(void *s, const void *buf, size_t n)
+{
+    ASSERT(zmq_send(s, buf, n, 0) == (int)n);
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    ASSERT(zmq_poll(&item, 1, 30000) == 1); /* every request gets an answer */
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    ASSERT(zmq_msg_recv(&msg, s, 0) >= 0);
+    Envelope *e = semdraw__v1__envelope__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    ASSERT(e);
+    return e;
+}
+
+static Envelope *call(void *s, Envelope *e)
+{
+    e->has_request_id = 1, e->request_id = next_request++;
+    size_t n = semdraw__v1__envelope__get_packed_size(e);
+    uint8_t *buf = malloc(n ? n : 1);
+    semdraw__v1__envelope__pack(e, buf);
+    Envelope *r = call_raw(s, buf, n);
+    ASSERT_EQ(r->request_id, e->request_id);
+    free(buf);
+    return r;
+}
+
+static Semdraw__V1__Reply *expect_reply(Envelope *r)
+{
+    if (r->body_case == SEMDRAW__V1__ENVELOPE__BODY_ERROR)
+        FAIL("error reply %d: %s", r->error->code, r->error->message);
+    ASSERT_EQ(r->body_case, SEMDRAW__V1__ENVELOPE__BODY_REPLY);
+    return r->reply;
+}
+
+static void expect_error(Envelope *r, const char *text)
+{
+    ASSERT_EQ(r->body_case, SEMDRAW__V1__ENVELOPE__BODY_ERROR);
+    ASSERT_CONTAINS(r->error->message, text);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+}
+
+#define BODY(env, field, CASE, value) ((env).body_case = SEMDRAW__V1__ENVELOPE__BODY_##CASE, (env).field = (value))
+
+static uint64_t create(void *s, char **ring)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__CreateCanvas cc = SEMDRAW__V1__CREATE_CANVAS__INIT;
+    cc.has_width = cc.has_height = 1, cc.width = 64, cc.height = 64;
+    cc.has_seed = 1, cc.seed = 5;
+    BODY(e, create_canvas, CREATE_CANVAS, &cc);
+    Envelope *r = call(s, &e);
+    Semdraw__V1__CanvasInfo *info = expect_reply(r)->canvas;
+    ASSERT(info && info->ring_path);
+    uint64_t id = info->canvas_id;
+    *ring = strdup(info->ring_path);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    return id;
+}
+
+static uint64_t add_layer_and_commit(void *s, uint64_t canvas)
+{
+    uint8_t rle[2 * 17];
+    for (int i = 0; i < 16; i++) rle[2 * i] = 255, rle[2 * i + 1] = i < 8 ? 0 : 255;
+    rle[32] = 16, rle[33] = 255; /* 16 x 255 + 16 = 4096 = 64 x 64 */
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__SetLayer sl = SEMDRAW__V1__SET_LAYER__INIT;
+    Semdraw__V1__Mask mask = SEMDRAW__V1__MASK__INIT;
+    mask.has_width = mask.has_height = 1, mask.width = mask.height = 64;
+    mask.has_rle = 1, mask.rle.data = rle, mask.rle.len = sizeof rle;
+    sl.has_canvas_id = 1, sl.canvas_id = canvas, sl.prompt = "a red apple", sl.mask = &mask;
+    BODY(e, set_layer, SET_LAYER, &sl);
+    Envelope *r = call(s, &e);
+    ASSERT_EQ(expect_reply(r)->layer_added->layer_id, 0);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    Envelope c = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Commit cm = SEMDRAW__V1__COMMIT__INIT;
+    cm.has_canvas_id = 1, cm.canvas_id = canvas;
+    BODY(c, commit, COMMIT, &cm);
+    r = call(s, &c);
+    uint64_t seq = expect_reply(r)->committed->input_seq;
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    return seq;
+}
+
+static void start_stream(void *s, uint64_t canvas)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__StartStream st = SEMDRAW__V1__START_STREAM__INIT;
+    st.has_canvas_id = 1, st.canvas_id = canvas;
+    BODY(e, start_stream, START_STREAM, &st);
+    semdraw__v1__envelope__free_unpacked(call(s, &e), NULL);
+}
+
+static semdraw_ring_frame wait_frame(semdraw_ring_reader *r, uint64_t after)
+{
+    static uint8_t buf[64 * 64 * 4];
+    semdraw_ring_frame f = {0};
+    for (int i = 0; i < 3000; i++) {
+        if (semdraw_ring_copy_latest(r, buf, sizeof buf, &f) == SEMDRAW_RING_OK && f.seq > after) return f;
+        usleep(10000);
+    }
+    FAIL("no frame after %llu", (unsigned long long)after);
+}
+
+TEST(session_canvas_stream_and_shutdown)
+{
+    daemon_t d = start_daemon(10000);
+    void *a = client(&d);
+    Envelope hello = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Hello h = SEMDRAW__V1__HELLO__INIT;
+    h.client_name = "test";
+    BODY(hello, hello, HELLO, &h);
+    Envelope *r = call(a, &hello);
+    Semdraw__V1__HelloReply *hr = expect_reply(r)->hello;
+    ASSERT_EQ(hr->chosen_version, 1);
+    const uint64_t instance = hr->instance_id;
+    ASSERT(instance != 0 && r->instance_id == instance);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+
+    char *ring;
+    uint64_t canvas = create(a, &ring);
+    ASSERT_EQ(add_layer_and_commit(a, canvas), 1);
+    start_stream(a, canvas);
+    semdraw_ring_reader *rd;
+    ASSERT_EQ(semdraw_ring_open(ring, &rd), SEMDRAW_RING_OK);
+    semdraw_ring_info info;
+    semdraw_ring_get_info(rd, &info);
+    ASSERT_EQ(info.instance_id, instance);
+    semdraw_ring_frame f1 = wait_frame(rd, 0), f2 = wait_frame(rd, f1.seq);
+    ASSERT(f2.seq > f1.seq && f1.input_seq == 1 && f2.input_seq == 1);
+
+    /* hostile input: each gets an Error, and the daemon keeps serving */
+    expect_error(call_raw(a, "\xff\xff\xff garbage", 12), "not a valid Envelope");
+    ASSERT(zmq_send(a, "x", 1, ZMQ_SNDMORE) == 1);
+    expect_error(call_raw(a, "y", 1), "one message per request");
+    Envelope bad = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__SetLayer sl = SEMDRAW__V1__SET_LAYER__INIT;
+    sl.has_canvas_id = 1, sl.canvas_id = canvas, sl.prompt = "caf\xe9";
+    BODY(bad, set_layer, SET_LAYER, &sl);
+    expect_error(call(a, &bad), "invalid UTF-8");
+    Semdraw__V1__Mask small = SEMDRAW__V1__MASK__INIT;
+    small.has_width = small.has_height = 1, small.width = small.height = 8;
+    sl.prompt = "ok", sl.mask = &small;
+    expect_error(call(a, &bad), "the canvas is 64x64");
+    Envelope big = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__CreateCanvas cc = SEMDRAW__V1__CREATE_CANVAS__INIT;
+    cc.has_width = cc.has_height = 1, cc.width = 100000, cc.height = 64;
+    BODY(big, create_canvas, CREATE_CANVAS, &cc);
+    expect_error(call(a, &big), "100000x64");
+
+    /* a second client may watch but not edit */
+    void *b = client(&d);
+    Envelope att = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__AttachCanvas ac = SEMDRAW__V1__ATTACH_CANVAS__INIT;
+    ac.has_canvas_id = 1, ac.canvas_id = canvas;
+    BODY(att, attach_canvas, ATTACH_CANVAS, &ac);
+    r = call(b, &att);
+    ASSERT_STREQ(expect_reply(r)->canvas->ring_path, ring);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    sl.mask = NULL;
+    expect_error(call(b, &bad), "belongs to another session");
+
+    wait_frame(rd, wait_frame(rd, 0).seq); /* still streaming after all that */
+    zmq_close(a), zmq_close(b);
+    ASSERT_EQ(stop_daemon(&d), 0);                       /* SIGTERM: a clean exit */
+    ASSERT_EQ(semdraw_ring_state(rd), SEMDRAW_RING_RETIRED);
+    ASSERT(access(ring, F_OK) != 0);                      /* rings and socket removed */
+    char sock[600];
+    snprintf(sock, sizeof sock, "%s/control.sock", d.dir);
+    ASSERT(access(sock, F_OK) != 0);
+    semdraw_ring_close(rd);
+    free(ring);
+}
+
+TEST(silent_clients_lose_their_canvases)
+{
+    daemon_t d = start_daemon(400);
+    void *a = client(&d);
+    char *ring;
+    uint64_t canvas = create(a, &ring);
+    semdraw_ring_reader *rd;
+    ASSERT_EQ(semdraw_ring_open(ring, &rd), SEMDRAW_RING_OK);
+    (void)canvas;
+    for (int i = 0; i < 100 && semdraw_ring_state(rd) != SEMDRAW_RING_RETIRED; i++) usleep(50000);
+    ASSERT_EQ(semdraw_ring_state(rd), SEMDRAW_RING_RETIRED); /* the lease ran out */
+    zmq_close(a);
+    ASSERT_EQ(stop_daemon(&d), 0);
+    semdraw_ring_close(rd);
+    free(ring);
+}
+
+static const struct semd_test tests[] = {
+    TEST_ENTRY(session_canvas_stream_and_shutdown),
+    TEST_ENTRY(silent_clients_lose_their_canvases),
+    {0},
+};
+
+SEMD_TEST_MAIN(tests)
