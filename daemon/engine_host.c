@@ -58,6 +58,8 @@ struct semd_host {
     int stopping;
     hcanvas *canvases;
     cmd *cmds;
+    semd_host_frame_fn on_frame;
+    void *on_frame_ctx;
 };
 
 static double now_ms(void)
@@ -167,14 +169,14 @@ static void to_rgba(const float *img, int w, int h, uint8_t *px)
     }
 }
 
-static void publish(hcanvas *hc, const semd_frame *f)
+static void publish(semd_host *h, hcanvas *hc, const semd_frame *f)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    const uint64_t seq = ++hc->frame_seq;
+    const uint64_t seq = ++hc->frame_seq, t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     to_rgba(f->image, hc->width, hc->height, semd_ring_begin(hc->ring, seq));
-    semd_ring_commit(hc->ring, seq, hc->applied_seq, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
-                     f->warmup ? SEMDRAW_RING_FLAG_WARMUP : 0);
+    semd_ring_commit(hc->ring, seq, hc->applied_seq, t, f->warmup ? SEMDRAW_RING_FLAG_WARMUP : 0);
+    if (h->on_frame) h->on_frame(h->on_frame_ctx, hc->id, seq, hc->applied_seq, t);
 }
 
 /* ---- commands (run on the engine thread) ---- */
@@ -257,7 +259,7 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     semd_frame frames[MAX_DUE];
     for (int i = 0; i < n; i++) apply_mail(h, due[i], mail[i]), cs[i] = due[i]->c;
     if (semd_canvas_step(cs, n, 1, frames) == SEMD_OK)
-        for (int i = 0; i < n; i++) publish(due[i], &frames[i]);
+        for (int i = 0; i < n; i++) publish(h, due[i], &frames[i]);
     else
         for (int i = 0; i < n; i++) set_error(h, due[i], "frame");
     const double now = now_ms();
@@ -309,7 +311,7 @@ static void *engine_main(void *arg)
 /* ---- the API (any thread) ---- */
 
 int semd_host_start(const semd_sd_models *models, const char *runtime_dir, uint64_t instance_id,
-                    semd_host **out)
+                    semd_host_frame_fn on_frame, void *ctx, semd_host **out)
 {
     *out = NULL;
     semd_host *h = calloc(1, sizeof *h);
@@ -318,6 +320,7 @@ int semd_host_start(const semd_sd_models *models, const char *runtime_dir, uint6
         return semd_error(SEMD_ENOMEM, "out of memory");
     }
     h->m = models, h->instance_id = instance_id;
+    h->on_frame = on_frame, h->on_frame_ctx = ctx;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->wake, NULL);
     pthread_cond_init(&h->done, NULL);

@@ -15,9 +15,16 @@
 
 typedef struct semd_host semd_host;
 
+/*
+ * Called on the engine thread after each published frame (keep it short: the
+ * daemon queues a hint and wakes its loop). May be NULL.
+ */
+typedef void (*semd_host_frame_fn)(void *ctx, uint64_t canvas_id, uint64_t seq, uint64_t input_seq,
+                                   uint64_t t_ns);
+
 /* The models stay owned by the caller and must outlive the host. */
 int semd_host_start(const semd_sd_models *models, const char *runtime_dir, uint64_t instance_id,
-                    semd_host **out);
+                    semd_host_frame_fn on_frame, void *ctx, semd_host **out);
 /* Stop the thread, retire every ring, free every canvas. */
 void semd_host_stop(semd_host *h);
 

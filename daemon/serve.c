@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <uv.h>
 #include <zmq.h>
 
@@ -53,9 +54,21 @@ typedef struct canvas_rec {
     struct canvas_rec *next;
 } canvas_rec;
 
+#define MAX_HINTS 1024
+
+typedef struct hint {
+    uint64_t canvas_id, seq, input_seq, t_ns;
+} hint;
+
 typedef struct server {
     uv_loop_t *loop;
     uv_poll_t poll;
+    uv_async_t frames_async;
+    pthread_mutex_t hints_mu;
+    hint hints[MAX_HINTS]; /* newest wins per canvas when the loop falls behind */
+    int n_hints;
+    void *pub;
+    char *events_path;
     uv_timer_t lease_timer;
     uv_signal_t sig_term, sig_int;
     void *zctx, *router;
@@ -505,6 +518,55 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_stop(s->loop);
 }
 
+/* ---- frame-ready hints: engine thread -> loop -> PUB ---- */
+
+static void on_frame(void *ctx, uint64_t canvas_id, uint64_t seq, uint64_t input_seq, uint64_t t_ns)
+{
+    server *s = ctx;
+    pthread_mutex_lock(&s->hints_mu);
+    int i = 0;
+    while (i < s->n_hints && s->hints[i].canvas_id != canvas_id) i++;
+    if (i < MAX_HINTS) {
+        s->hints[i] = (hint){canvas_id, seq, input_seq, t_ns};
+        if (i == s->n_hints) s->n_hints++;
+    }
+    pthread_mutex_unlock(&s->hints_mu);
+    uv_async_send(&s->frames_async);
+}
+
+static void publish_hint(server *s, const hint *h)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
+    Semdraw__V1__FrameReady fr = SEMDRAW__V1__FRAME_READY__INIT;
+    fr.has_canvas_id = 1, fr.canvas_id = h->canvas_id;
+    fr.has_seq = 1, fr.seq = h->seq;
+    fr.has_input_seq = 1, fr.input_seq = h->input_seq;
+    fr.has_t_ns = 1, fr.t_ns = h->t_ns;
+    ev.kind_case = SEMDRAW__V1__EVENT__KIND_FRAME_READY, ev.frame_ready = &fr;
+    e.body_case = SEMDRAW__V1__ENVELOPE__BODY_EVENT, e.event = &ev;
+    e.has_protocol_version = 1, e.protocol_version = PROTOCOL_VERSION;
+    e.has_instance_id = 1, e.instance_id = s->instance_id;
+    char topic[32];
+    int tn = snprintf(topic, sizeof topic, "C%llu", (unsigned long long)h->canvas_id);
+    uint8_t buf[128];
+    size_t n = semdraw__v1__envelope__pack(&e, buf);
+    if (zmq_send(s->pub, topic, (size_t)tn, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(s->pub, buf, n, ZMQ_DONTWAIT); /* PUB drops for slow subscribers: hints only */
+}
+
+static void on_frames(uv_async_t *a)
+{
+    server *s = a->data;
+    hint batch[MAX_HINTS];
+    pthread_mutex_lock(&s->hints_mu);
+    const int n = s->n_hints;
+    memcpy(batch, s->hints, (size_t)n * sizeof *batch);
+    s->n_hints = 0;
+    pthread_mutex_unlock(&s->hints_mu);
+    for (int i = 0; i < n; i++) publish_hint(s, &batch[i]);
+}
+
 /* ---- start and stop ---- */
 
 static int bind_control(server *s)
@@ -526,6 +588,15 @@ static int bind_control(server *s)
     if (zmq_bind(s->router, endpoint) != 0)
         return semd_error(SEMD_EIO, "%s: cannot bind: %s", endpoint, zmq_strerror(zmq_errno()));
     chmod(s->control_path, 0660);
+    if (asprintf(&s->events_path, "%s/events.sock", s->cfg.runtime_dir) < 0)
+        return semd_error(SEMD_ENOMEM, "out of memory");
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", s->events_path);
+    unlink(s->events_path);
+    if (!(s->pub = zmq_socket(s->zctx, ZMQ_PUB))) return semd_error(SEMD_EIO, "zmq: %s", zmq_strerror(zmq_errno()));
+    zmq_setsockopt(s->pub, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(s->pub, endpoint) != 0)
+        return semd_error(SEMD_EIO, "%s: cannot bind: %s", endpoint, zmq_strerror(zmq_errno()));
+    chmod(s->events_path, 0660);
     return SEMD_OK;
 }
 
@@ -534,7 +605,6 @@ static int start_loop(server *s)
     int fd;
     size_t len = sizeof fd;
     if (zmq_getsockopt(s->router, ZMQ_FD, &fd, &len) != 0) return semd_error(SEMD_EIO, "zmq: no ZMQ_FD");
-    s->loop = uv_default_loop();
     uv_poll_init(s->loop, &s->poll, fd);
     s->poll.data = s;
     uv_poll_start(&s->poll, UV_READABLE, on_readable);
@@ -564,8 +634,12 @@ static void shutdown_server(server *s)
         uv_loop_close(s->loop);
     }
     if (s->router) zmq_close(s->router);
+    if (s->pub) zmq_close(s->pub);
     if (s->zctx) zmq_ctx_term(s->zctx);
     if (s->control_path) unlink(s->control_path);
+    if (s->events_path) unlink(s->events_path);
+    free(s->events_path);
+    pthread_mutex_destroy(&s->hints_mu);
     while (s->sessions) {
         session *next = s->sessions->next;
         free(s->sessions);
@@ -646,9 +720,13 @@ int cmd_serve(int argc, char **argv)
         s.instance_id = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
     s.instance_id |= 1; /* never 0: clients read 0 as "unknown" */
     semd_notify("STATUS=loading the model");
+    pthread_mutex_init(&s.hints_mu, NULL);
+    s.loop = uv_default_loop();
+    uv_async_init(s.loop, &s.frames_async, on_frames); /* before the engine thread can call on_frame */
+    s.frames_async.data = &s;
     rc = semd_backend_new(s.cfg.backend, &be);
     if (!rc) rc = load_models(&s.cfg, be, &ck, &m);
-    if (!rc) rc = semd_host_start(&m, s.cfg.runtime_dir, s.instance_id, &s.host);
+    if (!rc) rc = semd_host_start(&m, s.cfg.runtime_dir, s.instance_id, on_frame, &s, &s.host);
     if (!rc) rc = bind_control(&s);
     if (!rc) rc = start_loop(&s);
     if (!rc) {

@@ -64,7 +64,7 @@ TEST(stream_commit_and_close)
 {
     models s = load();
     semd_host *h;
-    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 77, &h));
+    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 77, NULL, NULL, &h));
     semd_canvas_params p;
     semd_canvas_params_default(&p);
     p.width = 64, p.height = 48;
@@ -136,7 +136,7 @@ TEST(paced_stream)
 {
     models s = load();
     semd_host *h;
-    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 5, &h));
+    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 5, NULL, NULL, &h));
     semd_canvas_params p;
     semd_canvas_params_default(&p);
     p.width = p.height = 64;

@@ -198,6 +198,27 @@ TEST(session_canvas_stream_and_shutdown)
     semdraw_ring_frame f1 = wait_frame(rd, 0), f2 = wait_frame(rd, f1.seq);
     ASSERT(f2.seq > f1.seq && f1.input_seq == 1 && f2.input_seq == 1);
 
+    /* frame-ready hints on the PUB socket, topic C<canvas> */
+    void *sub = zmq_socket(d.ctx, ZMQ_SUB);
+    char ep[600], topic[32];
+    snprintf(ep, sizeof ep, "ipc://%s/events.sock", d.dir);
+    snprintf(topic, sizeof topic, "C%llu", (unsigned long long)canvas);
+    ASSERT(zmq_connect(sub, ep) == 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    ASSERT(zmq_poll(&item, 1, 30000) == 1);
+    char got_topic[32] = {0};
+    ASSERT(zmq_recv(sub, got_topic, sizeof got_topic - 1, 0) > 0);
+    ASSERT_STREQ(got_topic, topic);
+    uint8_t hbuf[256];
+    int hn = zmq_recv(sub, hbuf, sizeof hbuf, 0);
+    Envelope *hint = semdraw__v1__envelope__unpack(NULL, (size_t)hn, hbuf);
+    ASSERT(hint && hint->body_case == SEMDRAW__V1__ENVELOPE__BODY_EVENT);
+    ASSERT(hint->event->frame_ready->canvas_id == canvas && hint->event->frame_ready->seq > 0);
+    ASSERT_EQ(hint->event->frame_ready->input_seq, 1);
+    semdraw__v1__envelope__free_unpacked(hint, NULL);
+    zmq_close(sub);
+
     /* hostile input: each gets an Error, and the daemon keeps serving */
     expect_error(call_raw(a, "\xff\xff\xff garbage", 12), "not a valid Envelope");
     ASSERT(zmq_send(a, "x", 1, ZMQ_SNDMORE) == 1);
