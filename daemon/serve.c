@@ -343,6 +343,25 @@ static void on_background(request *q, const Semdraw__V1__SetBackground *m)
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
+/* Live parameters: the seed for now; the other fields are refused by name rather than ignored. */
+static void on_params(request *q, const Semdraw__V1__SetCanvasParams *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    if (semd_validate_params(m, c->n_slots)) return (void)ERR(q, SEMD_EINVAL);
+    if (m->has_guidance_scale || m->has_embedded_guidance_scale || m->has_bootstrap_steps ||
+        m->has_bootstrap_mix_steps || m->has_mask_type || m->has_cover_alpha || m->has_reset_latent ||
+        m->has_autoflush)
+        return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EUNSUPPORTED,
+                           "set_params: only the seed can change on a live canvas so far");
+    if (m->has_seed) {
+        semd_host_edit *e = new_edit(c);
+        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        e->kind = SEMD_HOST_SET_SEED, e->seed = m->seed;
+    }
+    reply_done(q->s, q->id, q->id_len, q->req);
+}
+
 static void on_commit(request *q, const Semdraw__V1__Commit *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
@@ -423,6 +442,7 @@ static void dispatch(request *q, const Envelope *e)
     case SEMDRAW__V1__ENVELOPE__BODY_REMOVE_LAYER: return on_remove_layer(q, e->remove_layer);
     case SEMDRAW__V1__ENVELOPE__BODY_SET_BACKGROUND: return on_background(q, e->set_background);
     case SEMDRAW__V1__ENVELOPE__BODY_COMMIT: return on_commit(q, e->commit);
+    case SEMDRAW__V1__ENVELOPE__BODY_SET_PARAMS: return on_params(q, e->set_params);
     case SEMDRAW__V1__ENVELOPE__BODY_START_STREAM:
         return on_stream(q, e->start_stream->has_canvas_id, e->start_stream->canvas_id, 1, e->start_stream);
     case SEMDRAW__V1__ENVELOPE__BODY_STOP_STREAM:

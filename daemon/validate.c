@@ -49,9 +49,9 @@ int semd_validate_create(const Semdraw__V1__CreateCanvas *m, const semd_limits *
 {
     if (!m->has_width || !m->has_height)
         return semd_error(SEMD_EINVAL, "create_canvas: width and height are required");
-    if (m->width < 64 || m->height < 64 || m->width % 8 || m->height % 8 ||
+    if (m->width < 8 || m->height < 8 || m->width % 8 || m->height % 8 ||
         m->width > (uint32_t)l->max_side || m->height > (uint32_t)l->max_side)
-        return semd_error(SEMD_ESHAPE, "create_canvas: %ux%u: sides must be multiples of 8 in 64..%d",
+        return semd_error(SEMD_ESHAPE, "create_canvas: %ux%u: sides must be multiples of 8 in 8..%d",
                           m->width, m->height, l->max_side);
     if (m->has_ring_slots && (m->ring_slots < 2 || m->ring_slots > (uint32_t)l->max_ring_slots))
         return semd_error(SEMD_EINVAL, "create_canvas.ring_slots: %u outside 2..%d", m->ring_slots,

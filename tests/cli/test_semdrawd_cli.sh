@@ -161,6 +161,29 @@ printf '{"width": 64, "height": 48, "layers": [%s]}' "$python_layers" >"$tmp/bad
 expect_fail "render --scene: too many layers" 1 "layers" "$SEMDRAWD" render \
     --model "$models/tiny-sd15" --scene "$tmp/bad5.json" --frames 1 --taesd "$models/taesd" -o "$tmp/o"
 
+# The daemon and the semdraw client: a scene with an edit timeline streamed through semdrawd serve.
+if [ -n "${SEMDRAW:-}" ]; then
+    run="$tmp/run"
+    "$SEMDRAWD" serve --config-file /dev/null --model "$models/tiny-sd15" --taesd "$models/taesd" \
+        --runtime-dir "$run" 2>"$tmp/serve.log" &
+    daemon=$!
+    for _ in $(seq 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
+    check "semdraw status" keep "$tmp/status.txt" "$SEMDRAW" --runtime-dir "$run" status
+    check "status names the model state" grep -q "model ready" "$tmp/status.txt"
+    check "semdraw run streams a scene with edits" keep "$tmp/run.txt" "$SEMDRAW" --runtime-dir "$run" \
+        run "$scenes/edits.json" --frames 10 --out "$tmp/client_frames"
+    check "one line per frame" test "$(grep -c '^frame ' "$tmp/run.txt")" -eq 10
+    check "the last frame reflects the later commits" bash -c \
+        "tail -1 '$tmp/run.txt' | grep -Eq 'input ([5-9]|[1-9][0-9])'"
+    check "ten PNGs" test -f "$tmp/client_frames/frame_0009.png"
+    expect_fail "semdraw run: bad scene" 1 "cannot load the scene" "$SEMDRAW" --runtime-dir "$run" \
+        run "$tmp/bad1.json" --frames 1 --out "$tmp/x"
+    kill -TERM "$daemon"
+    wait "$daemon"
+    check "the daemon stopped cleanly" test $? -eq 0
+    check "and removed its socket" test ! -e "$run/control.sock"
+fi
+
 # The real SD1.5 architecture at full size, random weights built in memory.
 check "render full-size SD1.5 (random weights) at 64x64" "$SEMDRAWD" render --random-weights sd15 \
     --prompt "a photo of a cat" --width 64 --height 64 --steps 1 --guidance 1 -o "$tmp/full.png"

@@ -46,7 +46,7 @@ TEST(create_canvas)
     m.width = 500;
     REJECT(semd_validate_create(&m, &l), SEMD_ESHAPE, "500x512");
     m.width = 4096;
-    REJECT(semd_validate_create(&m, &l), SEMD_ESHAPE, "64..2048");
+    REJECT(semd_validate_create(&m, &l), SEMD_ESHAPE, "8..2048");
     m.width = 512;
     uint32_t ts[3] = {0, 12, 9};
     m.timesteps = ts, m.n_timesteps = 3;
