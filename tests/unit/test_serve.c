@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ static daemon_t start_daemon(int lease_ms)
     d.pid = fork();
     ASSERT(d.pid >= 0);
     if (d.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no daemon behind */
         execl(SEMDRAWD_BIN, "semdrawd", "serve", "--config-file", "/dev/null", "--model",
               golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"), "--runtime-dir",
               d.dir, "--lease-ms", lease, (char *)NULL);
@@ -279,9 +281,158 @@ TEST(silent_clients_lose_their_canvases)
     free(ring);
 }
 
+static void hello(void *s, uint64_t *instance)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Hello h = SEMDRAW__V1__HELLO__INIT;
+    BODY(e, hello, HELLO, &h);
+    Envelope *r = call(s, &e);
+    *instance = expect_reply(r)->hello->instance_id;
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+}
+
+/* Waits for a frame newer than `after`, saying hello now and then as live clients do. */
+static semdraw_ring_frame wait_frame_alive(semdraw_ring_reader *r, uint64_t after, void *s)
+{
+    static uint8_t buf[64 * 64 * 4];
+    semdraw_ring_frame f = {0};
+    for (int i = 0; i < 3000; i++) {
+        if (semdraw_ring_copy_latest(r, buf, sizeof buf, &f) == SEMDRAW_RING_OK && f.seq > after) return f;
+        if (i % 10 == 0) {
+            uint64_t ignored;
+            hello(s, &ignored);
+        }
+        usleep(10000);
+    }
+    FAIL("no frame after %llu", (unsigned long long)after);
+}
+
+/*
+ * One client process: its own canvas and edits, a viewer on a neighbour's
+ * canvas; every frame it reads must be newer than the last and reflect a
+ * commit it made. Exits 0 when it saw `frames` frames of its own.
+ */
+static void client_process(daemon_t *d, int index, int frames, const char *neighbour_ring)
+{
+    void *ctx = zmq_ctx_new();
+    daemon_t mine = *d;
+    mine.ctx = ctx;
+    void *s = client(&mine);
+    char *ring;
+    uint64_t canvas = create(s, &ring);
+    uint64_t committed = add_layer_and_commit(s, canvas);
+    start_stream(s, canvas);
+    semdraw_ring_reader *rd, *nb = NULL;
+    ASSERT_EQ(semdraw_ring_open(ring, &rd), SEMDRAW_RING_OK);
+    if (neighbour_ring) semdraw_ring_open(neighbour_ring, &nb); /* it may be gone already */
+    uint64_t last = 0;
+    for (int f = 0; f < frames; f++) {
+        semdraw_ring_frame fr = wait_frame_alive(rd, last, s);
+        ASSERT(fr.seq > last && fr.input_seq >= 1 && fr.input_seq <= committed);
+        last = fr.seq;
+        if (f == frames / 2) { /* an edit mid-stream */
+            Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+            Semdraw__V1__SetLayer sl = SEMDRAW__V1__SET_LAYER__INIT;
+            sl.has_canvas_id = 1, sl.canvas_id = canvas, sl.has_layer_id = 1, sl.layer_id = 0;
+            sl.has_mask_std = 1, sl.mask_std = 2.0f + (float)index;
+            BODY(e, set_layer, SET_LAYER, &sl);
+            semdraw__v1__envelope__free_unpacked(call(s, &e), NULL);
+            Envelope c = SEMDRAW__V1__ENVELOPE__INIT;
+            Semdraw__V1__Commit cm = SEMDRAW__V1__COMMIT__INIT;
+            cm.has_canvas_id = 1, cm.canvas_id = canvas;
+            BODY(c, commit, COMMIT, &cm);
+            Envelope *r = call(s, &c);
+            committed = expect_reply(r)->committed->input_seq;
+            semdraw__v1__envelope__free_unpacked(r, NULL);
+        }
+        if (nb) {
+            uint8_t tmp[64 * 64 * 4];
+            semdraw_ring_frame nf;
+            int rc = semdraw_ring_copy_latest(nb, tmp, sizeof tmp, &nf);
+            ASSERT(rc == SEMDRAW_RING_OK || rc == SEMDRAW_RING_EAGAIN || rc == SEMDRAW_RING_ESTALE ||
+                   rc == SEMDRAW_RING_ERETIRED);
+        }
+    }
+    ASSERT(last >= (uint64_t)frames);
+    _exit(0);
+}
+
+/* Eight clients at once, one of them killed with SIGKILL; nobody else stalls. */
+TEST(eight_clients_and_a_killed_one)
+{
+    daemon_t d = start_daemon(1500);
+    void *probe = client(&d);
+    uint64_t instance;
+    hello(probe, &instance);
+    char *victim_ring;
+    const uint64_t victim = create(probe, &victim_ring); /* stands for the client we will kill */
+    (void)victim;
+    pid_t killed = fork();
+    ASSERT(killed >= 0);
+    if (killed == 0) { /* a client that streams and is then killed without a goodbye */
+        /* a forked child must not touch the parent's ZeroMQ context, not even to end it */
+        daemon_t mine = d;
+        mine.ctx = zmq_ctx_new();
+        void *s = client(&mine);
+        char *ring;
+        uint64_t canvas = create(s, &ring);
+        add_layer_and_commit(s, canvas);
+        start_stream(s, canvas);
+        FILE *f = fopen(semd_test_path(semd_test_tmpdir(), "victim_ring"), "w");
+        fputs(ring, f);
+        fclose(f);
+        for (;;) pause();
+    }
+    pid_t kids[8];
+    for (int i = 0; i < 8; i++) {
+        kids[i] = fork();
+        ASSERT(kids[i] >= 0);
+        if (kids[i] == 0) {
+            alarm(120); /* a stuck client fails the test instead of hanging it */
+            client_process(&d, i, 8, victim_ring);
+        }
+    }
+    /* kill the victim once its ring exists, then check the lease reclaims it */
+    char ring[600] = {0};
+    for (int i = 0; i < 600 && !ring[0]; i++) {
+        FILE *f = fopen(semd_test_path(semd_test_tmpdir(), "victim_ring"), "r");
+        if (f) {
+            if (!fgets(ring, sizeof ring, f)) ring[0] = '\0';
+            fclose(f);
+        }
+        if (!ring[0]) usleep(50000);
+    }
+    ASSERT(ring[0]);
+    semdraw_ring_reader *vr;
+    ASSERT_EQ(semdraw_ring_open(ring, &vr), SEMDRAW_RING_OK);
+    kill(killed, SIGKILL);
+    waitpid(killed, NULL, 0);
+    for (int i = 0; i < 8; i++) {
+        int status;
+        ASSERT(waitpid(kids[i], &status, 0) == kids[i]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("client %d failed", i);
+    }
+    for (int i = 0; i < 100 && semdraw_ring_state(vr) != SEMDRAW_RING_RETIRED; i++) usleep(50000);
+    ASSERT_EQ(semdraw_ring_state(vr), SEMDRAW_RING_RETIRED); /* reclaimed after the lease */
+    semdraw_ring_close(vr);
+    zmq_close(probe);
+    ASSERT_EQ(stop_daemon(&d), 0);
+
+    /* a restarted daemon has a new instance id, which is how clients notice */
+    daemon_t again = start_daemon(600);
+    void *c2 = client(&again);
+    uint64_t instance2;
+    hello(c2, &instance2);
+    ASSERT(instance2 != instance);
+    zmq_close(c2);
+    ASSERT_EQ(stop_daemon(&again), 0);
+    free(victim_ring);
+}
+
 static const struct semd_test tests[] = {
     TEST_ENTRY(session_canvas_stream_and_shutdown),
     TEST_ENTRY(silent_clients_lose_their_canvases),
+    TEST_ENTRY(eight_clients_and_a_killed_one),
     {0},
 };
 
