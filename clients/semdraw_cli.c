@@ -122,12 +122,16 @@ static int cmd_status(conn *c)
     Envelope *r = call(c, &e);
     if (!r) return 1;
     Semdraw__V1__Status *st = r->reply->status;
-    printf("daemon %016llx: model %s, %u clients, %zu canvases\n", (unsigned long long)r->instance_id,
+    printf("daemon %016llx: model %s, %u clients, %zu canvases, %u commits queued, %.1f MiB on the device\n",
+           (unsigned long long)r->instance_id,
            st->model_state == SEMDRAW__V1__MODEL_STATE__MODEL_READY ? "ready" : "loading", st->clients,
-           st->n_canvases);
-    for (size_t i = 0; i < st->n_canvases; i++)
-        printf("  canvas %llu %ux%u %s\n", (unsigned long long)st->canvases[i]->canvas_id,
-               st->canvases[i]->width, st->canvases[i]->height, st->canvases[i]->ring_path);
+           st->n_canvases, st->queue_depth, (double)st->device_memory_bytes / (1024.0 * 1024.0));
+    for (size_t i = 0; i < st->n_canvases; i++) {
+        const Semdraw__V1__CanvasInfo *ci = st->canvases[i];
+        printf("  canvas %llu %ux%u %s, %.1f fps, latency %.1f ms, %s\n", (unsigned long long)ci->canvas_id,
+               ci->width, ci->height, ci->streaming ? "streaming" : "idle", ci->fps, ci->latency_ms,
+               ci->ring_path);
+    }
     semdraw__v1__envelope__free_unpacked(r, NULL);
     return 0;
 }

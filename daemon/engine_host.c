@@ -17,6 +17,7 @@ typedef struct edit_set {
     semd_host_edit *edits;
     int n;
     uint64_t input_seq;
+    double committed_ms; /* when it was handed over, for latency */
     struct edit_set *next;
 } edit_set;
 
@@ -31,6 +32,11 @@ typedef struct hcanvas {
     int streaming;
     double interval_ms, next_due_ms;
     uint64_t frame_seq;
+    /* engine thread, published under the mutex after each round */
+    double applied_commit_ms;  /* when the newest applied commit was made; 0 once measured */
+    double last_frame_ms, fps, latency_ms;
+    int pending;               /* guarded: commits in the mailbox */
+    uint64_t shown_frames, shown_input_seq; /* guarded copies of frame_seq and applied_seq */
     char error[256];
     struct hcanvas *next;
 } hcanvas;
@@ -149,6 +155,7 @@ static void apply_mail(semd_host *h, hcanvas *hc, edit_set *mail)
             if (apply_edit(hc, &s->edits[i])) set_error(h, hc, what);
         }
         hc->applied_seq = s->input_seq;
+        hc->applied_commit_ms = s->committed_ms;
     }
     free_set(mail);
 }
@@ -248,9 +255,25 @@ static int collect_due(semd_host *h, double now, hcanvas **due, edit_set **mail,
         if (n == MAX_DUE) break;
         mail[n] = hc->mail_head;
         hc->mail_head = hc->mail_tail = NULL;
+        hc->pending = 0;
         due[n++] = hc;
     }
     return n;
+}
+
+/* Under the mutex, after a round: the canvas's smoothed rate and its latest commit latency. */
+static void note_frame(hcanvas *hc, double now)
+{
+    if (hc->last_frame_ms > 0.0 && now > hc->last_frame_ms) {
+        const double rate = 1000.0 / (now - hc->last_frame_ms);
+        hc->fps = hc->fps > 0.0 ? 0.8 * hc->fps + 0.2 * rate : rate;
+    }
+    hc->last_frame_ms = now;
+    hc->shown_frames = hc->frame_seq, hc->shown_input_seq = hc->applied_seq;
+    if (hc->applied_commit_ms > 0.0) {
+        hc->latency_ms = now - hc->applied_commit_ms;
+        hc->applied_commit_ms = 0.0;
+    }
 }
 
 static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
@@ -258,12 +281,14 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     semd_canvas *cs[MAX_DUE];
     semd_frame frames[MAX_DUE];
     for (int i = 0; i < n; i++) apply_mail(h, due[i], mail[i]), cs[i] = due[i]->c;
-    if (semd_canvas_step(cs, n, 1, frames) == SEMD_OK)
+    const int ok = semd_canvas_step(cs, n, 1, frames) == SEMD_OK;
+    if (ok)
         for (int i = 0; i < n; i++) publish(h, due[i], &frames[i]);
     else
         for (int i = 0; i < n; i++) set_error(h, due[i], "frame");
     const double now = now_ms();
     pthread_mutex_lock(&h->mu);
+    for (int i = 0; ok && i < n; i++) note_frame(due[i], now);
     for (int i = 0; i < n; i++) {
         due[i]->next_due_ms += due[i]->interval_ms;
         if (due[i]->next_due_ms < now) due[i]->next_due_ms = now; /* never bank missed frames */
@@ -399,6 +424,8 @@ int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edi
              : !s ? semd_error(SEMD_ENOMEM, "out of memory") : SEMD_OK;
     if (!rc) {
         s->input_seq = *input_seq = ++hc->committed_seq;
+        s->committed_ms = now_ms();
+        hc->pending++;
         if (hc->mail_tail) hc->mail_tail->next = s;
         else hc->mail_head = s;
         hc->mail_tail = s;
@@ -438,6 +465,22 @@ int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t c
     pthread_mutex_lock(&h->mu);
     hcanvas *hc = find(h, canvas_id);
     if (hc) snprintf(buf, cap, "%s", hc->error);
+    pthread_mutex_unlock(&h->mu);
+    return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}
+
+int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    if (hc) {
+        out->streaming = hc->streaming;
+        out->target_fps = hc->interval_ms > 0.0 ? (float)(1000.0 / hc->interval_ms) : 0.0f;
+        out->fps = (float)hc->fps, out->latency_ms = (float)hc->latency_ms;
+        out->pending_commits = hc->pending;
+        out->frames = hc->shown_frames, out->input_seq = hc->shown_input_seq;
+    }
     pthread_mutex_unlock(&h->mu);
     return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
 }

@@ -62,6 +62,18 @@ int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edi
 int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps);
 int semd_host_stop_stream(semd_host *h, uint64_t canvas_id);
 
+/* What status reports about one canvas. */
+typedef struct semd_host_canvas_stats {
+    int streaming;
+    float target_fps;      /* 0: as fast as the engine goes */
+    float fps;             /* frames a second, smoothed over the last few frames */
+    float latency_ms;      /* commit to the first frame reflecting it, the latest one */
+    int pending_commits;   /* commits waiting for the canvas's next frame boundary */
+    uint64_t frames;       /* frames published so far */
+    uint64_t input_seq;    /* the commit the newest frame reflects */
+} semd_host_canvas_stats;
+int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats *out);
+
 /* The last error the engine thread met on this canvas (an edit that failed), or "". */
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap);
 

@@ -76,6 +76,7 @@ typedef struct server {
     semd_config cfg;
     semd_limits limits;
     semd_host *host;
+    semd_backend *be; /* for its memory count */
     uint64_t instance_id, next_session;
     session *sessions;
     canvas_rec *canvases;
@@ -234,16 +235,29 @@ static void on_hello(request *q, const Semdraw__V1__Hello *m)
     reply(q->s, q->id, q->id_len, q->req, &r);
 }
 
+/* What a client sees of a canvas: geometry, ring, and how its stream is doing; returns its pending commits. */
+static int fill_canvas_info(server *s, const canvas_rec *c, Semdraw__V1__CanvasInfo *info)
+{
+    semdraw__v1__canvas_info__init(info);
+    info->has_canvas_id = 1, info->canvas_id = c->canvas_id;
+    info->has_width = 1, info->width = (uint32_t)c->width;
+    info->has_height = 1, info->height = (uint32_t)c->height;
+    info->has_seed = 1, info->seed = c->seed;
+    info->ring_path = c->ring_path;
+    info->has_generation = 1, info->generation = 1;
+    semd_host_canvas_stats st;
+    if (semd_host_get_stats(s->host, c->canvas_id, &st)) return 0;
+    info->has_streaming = 1, info->streaming = st.streaming != 0;
+    info->has_fps = 1, info->fps = st.fps;
+    info->has_latency_ms = 1, info->latency_ms = st.latency_ms;
+    return st.pending_commits;
+}
+
 static void canvas_info_reply(request *q, const canvas_rec *c)
 {
     Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
-    Semdraw__V1__CanvasInfo info = SEMDRAW__V1__CANVAS_INFO__INIT;
-    info.has_canvas_id = 1, info.canvas_id = c->canvas_id;
-    info.has_width = 1, info.width = (uint32_t)c->width;
-    info.has_height = 1, info.height = (uint32_t)c->height;
-    info.has_seed = 1, info.seed = c->seed;
-    info.ring_path = c->ring_path;
-    info.has_generation = 1, info.generation = 1;
+    Semdraw__V1__CanvasInfo info;
+    fill_canvas_info(q->s, c, &info);
     r.result_case = SEMDRAW__V1__REPLY__RESULT_CANVAS, r.canvas = &info;
     reply(q->s, q->id, q->id_len, q->req, &r);
 }
@@ -415,14 +429,15 @@ static void on_status(request *q)
         return reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
     }
     size_t n = 0;
+    uint32_t queued = 0;
     for (canvas_rec *c = s->canvases; c; c = c->next, n++) {
-        semdraw__v1__canvas_info__init(&infos[n]);
-        infos[n].has_canvas_id = 1, infos[n].canvas_id = c->canvas_id;
-        infos[n].has_width = 1, infos[n].width = (uint32_t)c->width;
-        infos[n].has_height = 1, infos[n].height = (uint32_t)c->height;
-        infos[n].ring_path = c->ring_path;
+        queued += (uint32_t)fill_canvas_info(s, c, &infos[n]);
         ptrs[n] = &infos[n];
     }
+    uint64_t in_use = 0;
+    semd_backend_memory(s->be, &in_use, NULL);
+    st.has_device_memory_bytes = 1, st.device_memory_bytes = in_use;
+    st.has_queue_depth = 1, st.queue_depth = queued;
     int clients = 0;
     for (session *x = s->sessions; x; x = x->next) clients++;
     st.has_model_state = 1, st.model_state = SEMDRAW__V1__MODEL_STATE__MODEL_READY;
@@ -745,6 +760,7 @@ int cmd_serve(int argc, char **argv)
     uv_async_init(s.loop, &s.frames_async, on_frames); /* before the engine thread can call on_frame */
     s.frames_async.data = &s;
     rc = semd_backend_new(s.cfg.backend, &be);
+    s.be = be;
     if (!rc) rc = load_models(&s.cfg, be, &ck, &m);
     if (!rc) rc = semd_host_start(&m, s.cfg.runtime_dir, s.instance_id, on_frame, &s, &s.host);
     if (!rc) rc = bind_control(&s);

@@ -110,6 +110,11 @@ TEST(stream_commit_and_close)
         last = f.seq;
     }
     ASSERT_EQ(f.input_seq, 2);
+    semd_host_canvas_stats st;
+    ASSERT_OK(semd_host_get_stats(h, a, &st));
+    ASSERT(st.streaming && st.target_fps == 0.0f && st.frames >= 2 && st.input_seq >= 1);
+    ASSERT(st.fps > 0.0f && st.latency_ms > 0.0f && st.pending_commits == 0);
+    ASSERT_EQ(semd_host_get_stats(h, 999, &st), SEMD_ENOTFOUND);
 
     semd_host_edit bad = {.kind = SEMD_HOST_REMOVE_LAYER, .layer_id = 9};
     uint64_t seq3;
@@ -149,7 +154,11 @@ TEST(paced_stream)
     uint8_t *buf = malloc(64 * 64 * 4);
     semdraw_ring_frame f1 = wait_frame(r, buf, 64 * 64 * 4, 0), f2 = wait_frame(r, buf, 64 * 64 * 4, f1.seq);
     ASSERT(f2.t_render_ns - f1.t_render_ns >= 150000000ull); /* paced, with slack for jitter */
+    wait_frame(r, buf, 64 * 64 * 4, f2.seq); /* by now f2 is in the stats as well as the ring */
     ASSERT_OK(semd_host_stop_stream(h, id));
+    semd_host_canvas_stats st;
+    ASSERT_OK(semd_host_get_stats(h, id, &st));
+    ASSERT(!st.streaming && st.target_fps == 5.0f && st.fps > 0.0f && st.fps < 7.0f);
     ASSERT_EQ(semd_host_start_stream(h, id, -1), SEMD_EINVAL);
     semd_host_stop(h);
     semdraw_ring_close(r);

@@ -221,6 +221,18 @@ TEST(session_canvas_stream_and_shutdown)
     semdraw__v1__envelope__free_unpacked(hint, NULL);
     zmq_close(sub);
 
+    /* status: the model's memory, and how the canvas streams */
+    Envelope ge = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__GetStatus gs = SEMDRAW__V1__GET_STATUS__INIT;
+    BODY(ge, get_status, GET_STATUS, &gs);
+    Envelope *sr = call(a, &ge);
+    Semdraw__V1__Status *st = expect_reply(sr)->status;
+    ASSERT(st->model_state == SEMDRAW__V1__MODEL_STATE__MODEL_READY && st->clients == 1);
+    ASSERT(st->device_memory_bytes > 100000 && st->has_queue_depth);
+    ASSERT(st->n_canvases == 1 && st->canvases[0]->canvas_id == canvas && st->canvases[0]->streaming);
+    ASSERT(st->canvases[0]->fps > 0.0f && st->canvases[0]->latency_ms > 0.0f);
+    semdraw__v1__envelope__free_unpacked(sr, NULL);
+
     /* hostile input: each gets an Error, and the daemon keeps serving */
     expect_error(call_raw(a, "\xff\xff\xff garbage", 12), "not a valid Envelope");
     ASSERT(zmq_send(a, "x", 1, ZMQ_SNDMORE) == 1);

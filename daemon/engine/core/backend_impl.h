@@ -49,6 +49,7 @@ struct semd_backend {
     const struct semd_backend_ops *ops;
     void *ctx;
     uint64_t flops; /* counted by the op wrappers, for benchmarks */
+    uint64_t bytes_in_use, bytes_peak; /* tensor memory, updated atomically */
 };
 
 #endif

@@ -29,6 +29,22 @@ uint64_t semd_backend_flops(const semd_backend *be) { return be->flops; }
 
 void semd_backend_reset_flops(semd_backend *be) { be->flops = 0; }
 
+void semd_backend_memory(const semd_backend *be, uint64_t *in_use, uint64_t *peak)
+{
+    if (in_use) *in_use = __atomic_load_n(&be->bytes_in_use, __ATOMIC_RELAXED);
+    if (peak) *peak = __atomic_load_n(&be->bytes_peak, __ATOMIC_RELAXED);
+}
+
+/* Tensors are made on the loader and engine threads alike, hence the atomics. */
+static void count_bytes(semd_backend *be, int64_t delta)
+{
+    const uint64_t now = __atomic_add_fetch(&be->bytes_in_use, (uint64_t)delta, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&be->bytes_peak, __ATOMIC_RELAXED);
+    while (now > peak &&
+           !__atomic_compare_exchange_n(&be->bytes_peak, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 int64_t semd_tensor_numel(const semd_tensor *t)
 {
     int64_t n = 1;
@@ -71,6 +87,7 @@ int semd_tensor_new(semd_backend *be, int ndim, const int64_t *ne, semd_tensor *
         return semd_error(SEMD_ENOMEM, "%s: cannot allocate %lld floats", be->ops->name,
                           (long long)n);
     }
+    count_bytes(be, n * (int64_t)sizeof(float));
     *out = t;
     return SEMD_OK;
 }
@@ -78,6 +95,7 @@ int semd_tensor_new(semd_backend *be, int ndim, const int64_t *ne, semd_tensor *
 void semd_tensor_free(semd_tensor *t)
 {
     if (!t) return;
+    count_bytes(t->be, -semd_tensor_numel(t) * (int64_t)sizeof(float));
     t->be->ops->release(t->be, t->data);
     free(t);
 }

@@ -44,6 +44,9 @@ const char *semd_backend_name(const semd_backend *be);
  * convolutions and attention; element-wise work not counted), and a reset. */
 uint64_t semd_backend_flops(const semd_backend *be);
 void semd_backend_reset_flops(semd_backend *be);
+/* Bytes held by live tensors of this backend (device memory for a GPU
+ * backend), and the most held at once; safe to read from any thread. */
+void semd_backend_memory(const semd_backend *be, uint64_t *in_use, uint64_t *peak);
 
 /* ---- tensors ---- */
 
