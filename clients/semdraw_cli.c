@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "../sdk/src/ring_reader.h"
+#include "semdraw/ring_reader.h"
 #include "semd/scene.h"
 #include "semdraw/v1/control.pb-c.h"
 

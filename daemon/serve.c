@@ -168,8 +168,47 @@ static void free_pending(canvas_rec *c)
     c->n_pending = 0;
 }
 
-static void drop_canvas(server *s, canvas_rec *c)
+/* ---- events (PUB): topic "C<canvas id>" for a canvas's events, "M" for the model's ---- */
+
+static void publish_event(server *s, uint64_t canvas_id, Semdraw__V1__Event *ev)
 {
+    if (!s->pub) return;
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    e.body_case = SEMDRAW__V1__ENVELOPE__BODY_EVENT, e.event = ev;
+    e.has_protocol_version = 1, e.protocol_version = PROTOCOL_VERSION;
+    e.has_instance_id = 1, e.instance_id = s->instance_id;
+    char topic[32];
+    int tn = canvas_id ? snprintf(topic, sizeof topic, "C%llu", (unsigned long long)canvas_id)
+                       : snprintf(topic, sizeof topic, "M");
+    uint8_t small[256], *buf = small;
+    const size_t n = semdraw__v1__envelope__get_packed_size(&e);
+    if (n > sizeof small && !(buf = malloc(n))) return;
+    semdraw__v1__envelope__pack(&e, buf);
+    if (zmq_send(s->pub, topic, (size_t)tn, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(s->pub, buf, n, ZMQ_DONTWAIT); /* PUB drops for slow subscribers: hints only */
+    if (buf != small) free(buf);
+}
+
+static void publish_model_state(server *s, Semdraw__V1__ModelState state, const char *message)
+{
+    Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
+    Semdraw__V1__ModelEvent me = SEMDRAW__V1__MODEL_EVENT__INIT;
+    me.has_state = 1, me.state = state;
+    me.has_progress = 1, me.progress = state == SEMDRAW__V1__MODEL_STATE__MODEL_READY ? 1.0f : 0.0f;
+    me.message = (char *)message;
+    ev.kind_case = SEMDRAW__V1__EVENT__KIND_MODEL, ev.model = &me;
+    publish_event(s, 0, &ev);
+}
+
+/* Closes the canvas and tells its viewers why (topic C<id>). */
+static void drop_canvas(server *s, canvas_rec *c, const char *reason)
+{
+    Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
+    Semdraw__V1__CanvasClosed cc = SEMDRAW__V1__CANVAS_CLOSED__INIT;
+    cc.has_canvas_id = 1, cc.canvas_id = c->canvas_id;
+    cc.reason = (char *)reason;
+    ev.kind_case = SEMDRAW__V1__EVENT__KIND_CANVAS_CLOSED, ev.canvas_closed = &cc;
+    publish_event(s, c->canvas_id, &ev);
     semd_host_close_canvas(s->host, c->canvas_id);
     canvas_rec **p = &s->canvases;
     while (*p != c) p = &(*p)->next;
@@ -406,7 +445,7 @@ static void on_close(request *q, const Semdraw__V1__CloseCanvas *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
     if (!c) return;
-    drop_canvas(q->s, c);
+    drop_canvas(q->s, c, "closed by its owner");
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
@@ -539,7 +578,7 @@ static void on_lease(uv_timer_t *t)
         }
         for (canvas_rec *c = s->canvases, *next; c; c = next) {
             next = c->next;
-            if (c->owner == x->session_id) drop_canvas(s, c);
+            if (c->owner == x->session_id) drop_canvas(s, c, "its owner stopped heartbeating");
         }
         *p = x->next;
         free(x);
@@ -571,7 +610,6 @@ static void on_frame(void *ctx, uint64_t canvas_id, uint64_t seq, uint64_t input
 
 static void publish_hint(server *s, const hint *h)
 {
-    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
     Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
     Semdraw__V1__FrameReady fr = SEMDRAW__V1__FRAME_READY__INIT;
     fr.has_canvas_id = 1, fr.canvas_id = h->canvas_id;
@@ -579,15 +617,7 @@ static void publish_hint(server *s, const hint *h)
     fr.has_input_seq = 1, fr.input_seq = h->input_seq;
     fr.has_t_ns = 1, fr.t_ns = h->t_ns;
     ev.kind_case = SEMDRAW__V1__EVENT__KIND_FRAME_READY, ev.frame_ready = &fr;
-    e.body_case = SEMDRAW__V1__ENVELOPE__BODY_EVENT, e.event = &ev;
-    e.has_protocol_version = 1, e.protocol_version = PROTOCOL_VERSION;
-    e.has_instance_id = 1, e.instance_id = s->instance_id;
-    char topic[32];
-    int tn = snprintf(topic, sizeof topic, "C%llu", (unsigned long long)h->canvas_id);
-    uint8_t buf[128];
-    size_t n = semdraw__v1__envelope__pack(&e, buf);
-    if (zmq_send(s->pub, topic, (size_t)tn, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(s->pub, buf, n, ZMQ_DONTWAIT); /* PUB drops for slow subscribers: hints only */
+    publish_event(s, h->canvas_id, &ev);
 }
 
 static void on_frames(uv_async_t *a)
@@ -661,7 +691,7 @@ static void close_handle(uv_handle_t *h, void *arg)
 
 static void shutdown_server(server *s)
 {
-    while (s->canvases) drop_canvas(s, s->canvases);
+    while (s->canvases) drop_canvas(s, s->canvases, "the daemon is shutting down");
     semd_host_stop(s->host);
     if (s->loop) {
         uv_walk(s->loop, close_handle, NULL);
@@ -769,6 +799,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "semdrawd: serving on %s (instance %016llx)\n", s.control_path,
                 (unsigned long long)s.instance_id);
         semd_notify("READY=1\nSTATUS=serving");
+        publish_model_state(&s, SEMDRAW__V1__MODEL_STATE__MODEL_READY, "serving"); /* to subscribers already connected */
         uv_run(s.loop, UV_RUN_DEFAULT);
     } else {
         cli_fail("serve", rc);

@@ -1,5 +1,5 @@
 /* Frame rings, reader side: validation and the seqlock copy protocol. */
-#include "ring_reader.h"
+#include "semdraw/ring_reader.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

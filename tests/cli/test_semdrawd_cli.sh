@@ -170,6 +170,7 @@ if [ -n "${SEMDRAW:-}" ]; then
     for _ in $(seq 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
     check "semdraw status" keep "$tmp/status.txt" "$SEMDRAW" --runtime-dir "$run" status
     check "status names the model state" grep -q "model ready" "$tmp/status.txt"
+    check "status reports the backend memory" grep -Eq " [1-9][0-9.]* MiB on the device" "$tmp/status.txt"
     check "semdraw run streams a scene with edits" keep "$tmp/run.txt" "$SEMDRAW" --runtime-dir "$run" \
         run "$scenes/edits.json" --frames 10 --out "$tmp/client_frames"
     check "one line per frame" test "$(grep -c '^frame ' "$tmp/run.txt")" -eq 10

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sdk/src/ring_reader.h"
+#include "semdraw/ring_reader.h"
 #include "engine_host.h"
 #include "golden_util.h"
 #include "semd/checkpoint.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "../../sdk/src/ring_reader.h"
+#include "semdraw/ring_reader.h"
 #include "golden_util.h"
 #include "semdraw/v1/control.pb-c.h"
 #include "semdraw/v1/ring_abi.h"
@@ -284,9 +284,27 @@ TEST(silent_clients_lose_their_canvases)
     uint64_t canvas = create(a, &ring);
     semdraw_ring_reader *rd;
     ASSERT_EQ(semdraw_ring_open(ring, &rd), SEMDRAW_RING_OK);
-    (void)canvas;
+    void *sub = zmq_socket(d.ctx, ZMQ_SUB); /* viewers hear why the canvas went away */
+    char ep[600], topic[32];
+    snprintf(ep, sizeof ep, "ipc://%s/events.sock", d.dir);
+    snprintf(topic, sizeof topic, "C%llu", (unsigned long long)canvas);
+    ASSERT(zmq_connect(sub, ep) == 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
     for (int i = 0; i < 100 && semdraw_ring_state(rd) != SEMDRAW_RING_RETIRED; i++) usleep(50000);
     ASSERT_EQ(semdraw_ring_state(rd), SEMDRAW_RING_RETIRED); /* the lease ran out */
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    ASSERT(zmq_poll(&item, 1, 5000) == 1);
+    char got[32] = {0};
+    ASSERT(zmq_recv(sub, got, sizeof got - 1, 0) > 0);
+    uint8_t buf[512];
+    int n = zmq_recv(sub, buf, sizeof buf, 0);
+    Envelope *ev = semdraw__v1__envelope__unpack(NULL, (size_t)n, buf);
+    ASSERT(ev && ev->body_case == SEMDRAW__V1__ENVELOPE__BODY_EVENT);
+    ASSERT_EQ(ev->event->kind_case, SEMDRAW__V1__EVENT__KIND_CANVAS_CLOSED);
+    ASSERT_EQ(ev->event->canvas_closed->canvas_id, canvas);
+    ASSERT_CONTAINS(ev->event->canvas_closed->reason, "heartbeat");
+    semdraw__v1__envelope__free_unpacked(ev, NULL);
+    zmq_close(sub);
     zmq_close(a);
     ASSERT_EQ(stop_daemon(&d), 0);
     semdraw_ring_close(rd);
