@@ -30,6 +30,7 @@ typedef struct hcanvas {
     uint64_t committed_seq;          /* guarded: the last input_seq handed out */
     uint64_t applied_seq;            /* engine thread: the last input_seq applied */
     int streaming;
+    int fresh; /* guarded: the next frame is the first since the stream started */
     double interval_ms, next_due_ms;
     uint64_t frame_seq;
     /* engine thread, published under the mutex after each round */
@@ -134,6 +135,7 @@ static int apply_edit(hcanvas *hc, const semd_host_edit *e)
     case SEMD_HOST_REMOVE_LAYER: return semd_canvas_remove_layer(hc->c, e->layer_id);
     case SEMD_HOST_SET_BACKGROUND: return semd_canvas_set_background(hc->c, e->bg_prompt, e->bg_negative, e->bg_rgb);
     case SEMD_HOST_SET_SEED: return semd_canvas_set_seed(hc->c, e->seed);
+    case SEMD_HOST_RESET_LATENT: return semd_canvas_reset_latent(hc->c);
     }
     return semd_error(SEMD_EINVAL, "unknown edit kind %d", (int)e->kind);
 }
@@ -290,6 +292,8 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     pthread_mutex_lock(&h->mu);
     for (int i = 0; ok && i < n; i++) note_frame(due[i], now);
     for (int i = 0; i < n; i++) {
+        /* the first frame after a start pays one-time setup: pace from its end, not its start */
+        if (due[i]->fresh) due[i]->next_due_ms = now, due[i]->fresh = 0;
         due[i]->next_due_ms += due[i]->interval_ms;
         if (due[i]->next_due_ms < now) due[i]->next_due_ms = now; /* never bank missed frames */
     }
@@ -445,6 +449,7 @@ int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps)
         hc->streaming = 1;
         hc->interval_ms = target_fps > 0.0f ? 1000.0 / target_fps : 0.0;
         hc->next_due_ms = now_ms();
+        hc->fresh = 1;
         pthread_cond_broadcast(&h->wake);
     }
     pthread_mutex_unlock(&h->mu);

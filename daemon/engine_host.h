@@ -38,7 +38,8 @@ typedef enum semd_host_edit_kind {
     SEMD_HOST_SET_LAYER,    /* layer_id < 0: add (ids count up from 0 per canvas) */
     SEMD_HOST_REMOVE_LAYER,
     SEMD_HOST_SET_BACKGROUND,
-    SEMD_HOST_SET_SEED
+    SEMD_HOST_SET_SEED,
+    SEMD_HOST_RESET_LATENT  /* start over from noise: the next frames are warm-up again */
 } semd_host_edit_kind;
 
 typedef struct semd_host_edit {

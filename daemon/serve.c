@@ -396,21 +396,28 @@ static void on_background(request *q, const Semdraw__V1__SetBackground *m)
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
-/* Live parameters: the seed for now; the other fields are refused by name rather than ignored. */
+/*
+ * Live parameters: the seed and a latent reset; the others change the canvas's
+ * batch layout and are refused by name rather than ignored.
+ */
 static void on_params(request *q, const Semdraw__V1__SetCanvasParams *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
     if (!c) return;
     if (semd_validate_params(m, c->n_slots)) return (void)ERR(q, SEMD_EINVAL);
     if (m->has_guidance_scale || m->has_embedded_guidance_scale || m->has_bootstrap_steps ||
-        m->has_bootstrap_mix_steps || m->has_mask_type || m->has_cover_alpha || m->has_reset_latent ||
-        m->has_autoflush)
+        m->has_bootstrap_mix_steps || m->has_mask_type || m->has_cover_alpha || m->has_autoflush)
         return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EUNSUPPORTED,
-                           "set_params: only the seed can change on a live canvas so far");
+                           "set_params: only seed and reset_latent can change on a live canvas so far");
     if (m->has_seed) {
         semd_host_edit *e = new_edit(c);
         if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
         e->kind = SEMD_HOST_SET_SEED, e->seed = m->seed;
+    }
+    if (m->has_reset_latent && m->reset_latent) { /* after the seed, so the fresh start uses it */
+        semd_host_edit *e = new_edit(c);
+        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        e->kind = SEMD_HOST_RESET_LATENT;
     }
     reply_done(q->s, q->id, q->id_len, q->req);
 }

@@ -116,10 +116,22 @@ TEST(stream_commit_and_close)
     ASSERT(st.fps > 0.0f && st.latency_ms > 0.0f && st.pending_commits == 0);
     ASSERT_EQ(semd_host_get_stats(h, 999, &st), SEMD_ENOTFOUND);
 
+    for (int i = 0; i < 50 && (f.flags & SEMDRAW_RING_FLAG_WARMUP); i++) f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
+    ASSERT(!(f.flags & SEMDRAW_RING_FLAG_WARMUP));     /* warmed up ... */
+    semd_host_edit reset = {.kind = SEMD_HOST_RESET_LATENT};
+    uint64_t seq_reset;
+    ASSERT_OK(semd_host_stop_stream(h, a));
+    ASSERT_OK(semd_host_commit(h, a, &reset, 1, &seq_reset));
+    ASSERT_OK(semd_host_start_stream(h, a, 5)); /* slow enough that no frame goes unseen */
+    for (int i = 0; i < 50 && f.input_seq < seq_reset; i++) f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
+    ASSERT_EQ(f.input_seq, seq_reset);
+    ASSERT(f.flags & SEMDRAW_RING_FLAG_WARMUP);        /* ... and warming up again after the reset */
+    ASSERT_OK(semd_host_start_stream(h, a, 0));
+
     semd_host_edit bad = {.kind = SEMD_HOST_REMOVE_LAYER, .layer_id = 9};
     uint64_t seq3;
     ASSERT_OK(semd_host_commit(h, a, &bad, 1, &seq3));
-    for (int i = 0; i < 50 && f.input_seq < 3; i++) f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
+    for (int i = 0; i < 50 && f.input_seq < seq3; i++) f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
     char err[256];
     ASSERT_OK(semd_host_canvas_error(h, a, err, sizeof err));
     ASSERT_CONTAINS(err, "no layer 9");           /* reported, and the stream goes on */
