@@ -67,6 +67,8 @@ struct semd_host {
     cmd *cmds;
     semd_host_frame_fn on_frame;
     void *on_frame_ctx;
+    uint64_t progress; /* loop passes, read by the watchdog (atomic) */
+    int idle;          /* waiting for work (atomic) */
 };
 
 static double now_ms(void)
@@ -316,6 +318,7 @@ static void *engine_main(void *arg)
             pthread_cond_broadcast(&h->done);
             continue;
         }
+        __atomic_add_fetch(&h->progress, 1, __ATOMIC_RELAXED);
         hcanvas *due[MAX_DUE];
         edit_set *mail[MAX_DUE];
         double wait_ms;
@@ -326,7 +329,9 @@ static void *engine_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &until);
             long ns = until.tv_nsec + (long)(wait_ms * 1e6);
             until.tv_sec += ns / 1000000000L, until.tv_nsec = ns % 1000000000L;
+            __atomic_store_n(&h->idle, 1, __ATOMIC_RELAXED);
             pthread_cond_timedwait(&h->wake, &h->mu, &until);
+            __atomic_store_n(&h->idle, 0, __ATOMIC_RELAXED);
             continue;
         }
         pthread_mutex_unlock(&h->mu);
@@ -488,4 +493,10 @@ int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats
     }
     pthread_mutex_unlock(&h->mu);
     return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}
+
+uint64_t semd_host_progress(semd_host *h, int *idle)
+{
+    *idle = __atomic_load_n(&h->idle, __ATOMIC_RELAXED);
+    return __atomic_load_n(&h->progress, __ATOMIC_RELAXED);
 }

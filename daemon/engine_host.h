@@ -75,6 +75,13 @@ typedef struct semd_host_canvas_stats {
 } semd_host_canvas_stats;
 int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats *out);
 
+/*
+ * Counts the engine thread's passes through its loop (one per round of frames
+ * or command) and says whether it is idle, waiting for work. A busy engine whose
+ * count stops moving is stuck; the systemd watchdog follows this.
+ */
+uint64_t semd_host_progress(semd_host *h, int *idle);
+
 /* The last error the engine thread met on this canvas (an edit that failed), or "". */
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap);
 

@@ -70,6 +70,8 @@ typedef struct server {
     void *pub;
     char *events_path;
     uv_timer_t lease_timer;
+    uv_timer_t watchdog_timer;
+    uint64_t watchdog_progress; /* the engine's progress count at the last ping */
     uv_signal_t sig_term, sig_int;
     void *zctx, *router;
     char *control_path;
@@ -572,6 +574,16 @@ static void on_readable(uv_poll_t *p, int status, int events)
     }
 }
 
+/* A stuck engine thread stops the pings, and systemd restarts the daemon. */
+static void on_watchdog(uv_timer_t *t)
+{
+    server *s = t->data;
+    int idle;
+    const uint64_t now = semd_host_progress(s->host, &idle);
+    if (idle || now != s->watchdog_progress) semd_notify("WATCHDOG=1");
+    s->watchdog_progress = now;
+}
+
 /* Sessions silent for longer than the lease lose their canvases. */
 static void on_lease(uv_timer_t *t)
 {
@@ -680,6 +692,13 @@ static int start_loop(server *s)
     uv_poll_init(s->loop, &s->poll, fd);
     s->poll.data = s;
     uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    const uint64_t wd_usec = semd_notify_watchdog_usec();
+    if (wd_usec) { /* ping at half the interval, and only while the engine moves */
+        const uint64_t every_ms = wd_usec / 2000 ? wd_usec / 2000 : 1;
+        uv_timer_init(s->loop, &s->watchdog_timer);
+        s->watchdog_timer.data = s;
+        uv_timer_start(&s->watchdog_timer, on_watchdog, every_ms, every_ms);
+    }
     uv_timer_init(s->loop, &s->lease_timer);
     s->lease_timer.data = s;
     uv_timer_start(&s->lease_timer, on_lease, 250, 250);

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,11 @@ static daemon_t start_daemon(int lease_ms)
     ASSERT(d.pid >= 0);
     if (d.pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no daemon behind */
+        if (getenv("WATCHDOG_USEC")) { /* as systemd sets it: for this process only */
+            char pid[32];
+            snprintf(pid, sizeof pid, "%d", (int)getpid());
+            setenv("WATCHDOG_PID", pid, 1);
+        }
         execl(SEMDRAWD_BIN, "semdrawd", "serve", "--config-file", "/dev/null", "--model",
               golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"), "--runtime-dir",
               d.dir, "--lease-ms", lease, (char *)NULL);
@@ -459,10 +466,41 @@ TEST(eight_clients_and_a_killed_one)
     free(victim_ring);
 }
 
+/* Under systemd's watchdog the daemon says READY=1 and then pings while its engine runs. */
+TEST(watchdog_pings_while_the_engine_runs)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s/notify.sock", semd_test_tmpdir());
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    setenv("NOTIFY_SOCKET", addr.sun_path, 1);
+    setenv("WATCHDOG_USEC", "200000", 1);
+    daemon_t d = start_daemon(10000);
+    int ready = 0, pings = 0;
+    for (int i = 0; i < 100 && pings < 3; i++) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char msg[512];
+        ssize_t n = recv(fd, msg, sizeof msg - 1, 0);
+        if (n <= 0) continue;
+        msg[n] = 0;
+        ready |= strstr(msg, "READY=1") != NULL;
+        if (strstr(msg, "WATCHDOG=1")) {
+            ASSERT(ready); /* no pings before the model is up */
+            pings++;
+        }
+    }
+    ASSERT(ready);
+    ASSERT_EQ(pings, 3); /* every 100 ms: an idle engine is a healthy one */
+    ASSERT_EQ(stop_daemon(&d), 0);
+    close(fd);
+}
+
 static const struct semd_test tests[] = {
     TEST_ENTRY(session_canvas_stream_and_shutdown),
     TEST_ENTRY(silent_clients_lose_their_canvases),
     TEST_ENTRY(eight_clients_and_a_killed_one),
+    TEST_ENTRY(watchdog_pings_while_the_engine_runs),
     {0},
 };
 
