@@ -4,35 +4,8 @@
  * the reference implementation is in tests/cli (render --scene) and
  * test_semanticdraw.
  */
-#include "golden_util.h"
+#include "tiny_models.h"
 #include "semd/canvas.h"
-#include "semd/checkpoint.h"
-
-typedef struct models {
-    semd_backend *be;
-    semd_checkpoint *ck;
-    semd_sd_models m;
-} models;
-
-static models load(void)
-{
-    models s = {0};
-    ASSERT_OK(semd_backend_cpu_new(0, &s.be));
-    ASSERT_OK(semd_checkpoint_open(golden_data("models/tiny-sd15"), NULL, &s.ck));
-    ASSERT_OK(semd_checkpoint_tokenizer(s.ck, &s.m.tokenizer));
-    ASSERT_OK(semd_checkpoint_clip(s.ck, s.be, &s.m.clip));
-    ASSERT_OK(semd_checkpoint_unet(s.ck, s.be, &s.m.unet));
-    ASSERT_OK(semd_checkpoint_scheduler(s.ck, &s.m.scheduler));
-    ASSERT_OK(semd_taesd_open(golden_data("models/taesd"), s.be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &s.m.taesd));
-    return s;
-}
-
-static void unload(models *s)
-{
-    semd_tokenizer_free(s->m.tokenizer), semd_clip_free(s->m.clip), semd_unet_free(s->m.unet);
-    semd_lcm_scheduler_free(s->m.scheduler), semd_taesd_free(s->m.taesd);
-    semd_checkpoint_free(s->ck), semd_backend_free(s->be);
-}
 
 static semd_canvas *canvas(models *s, int w, int h, uint64_t seed)
 {
@@ -58,7 +31,7 @@ static int add_disc(semd_canvas *c, const char *prompt, int w, int h, int cx, in
 
 TEST(mask_edits_never_encode_text)
 {
-    models s = load();
+    models s = tiny_models_load(0);
     semd_canvas *c = canvas(&s, 64, 64, 1);
     int a = add_disc(c, "a red apple", 64, 64, 20, 30, 16);
     add_disc(c, "a blue vase", 64, 64, 40, 30, 16);
@@ -81,13 +54,13 @@ TEST(mask_edits_never_encode_text)
     ASSERT_EQ(after.mask_updates, before.mask_updates + 1);  /* and no mask work */
     free(m);
     semd_canvas_free(c);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 /* Three canvases in one step (two share a UNet call) give what each gives alone (section 7.6). */
 TEST(canvases_stepped_together_equal_alone)
 {
-    models s = load();
+    models s = tiny_models_load(0);
     semd_canvas *a1 = canvas(&s, 64, 64, 7), *b1 = canvas(&s, 64, 64, 9), *c1 = canvas(&s, 48, 32, 3);
     semd_canvas *a2 = canvas(&s, 64, 64, 7), *b2 = canvas(&s, 64, 64, 9), *c2 = canvas(&s, 48, 32, 3);
     semd_canvas *pairs[3][2] = {{a1, a2}, {b1, b2}, {c1, c2}};
@@ -113,13 +86,13 @@ TEST(canvases_stepped_together_equal_alone)
         }
     }
     for (int i = 0; i < 3; i++) semd_canvas_free(pairs[i][0]), semd_canvas_free(pairs[i][1]);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 /* With no layers every slot is the background (S3): the output is the background latent. */
 TEST(zero_layers_give_the_background)
 {
-    models s = load();
+    models s = tiny_models_load(0);
     semd_canvas *c = canvas(&s, 64, 48, 2);
     uint8_t *rgb = malloc(64 * 48 * 3);
     for (int i = 0; i < 64 * 48 * 3; i++) rgb[i] = (uint8_t)(i * 7);
@@ -135,12 +108,12 @@ TEST(zero_layers_give_the_background)
     ASSERT_REL_L2(f2.latent, first, 4 * 8 * 6, 0); /* the same background latent */
     free(first), free(rgb);
     semd_canvas_free(c);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 TEST(errors)
 {
-    models s = load();
+    models s = tiny_models_load(0);
     semd_canvas_params p;
     semd_canvas *c;
     semd_canvas_params_default(&p);
@@ -170,7 +143,7 @@ TEST(errors)
     semd_canvas *twice[2] = {c, c};
     ASSERT_EQ(semd_canvas_step(twice, 2, 0, (semd_frame[2]){f, f}), SEMD_EINVAL);
     semd_canvas_free(c);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 static const struct semd_test tests[] = {

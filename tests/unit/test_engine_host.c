@@ -9,35 +9,8 @@
 
 #include "semdraw/ring_reader.h"
 #include "engine_host.h"
-#include "golden_util.h"
-#include "semd/checkpoint.h"
+#include "tiny_models.h"
 #include "semdraw/v1/ring_abi.h"
-
-typedef struct models {
-    semd_backend *be;
-    semd_checkpoint *ck;
-    semd_sd_models m;
-} models;
-
-static models load(void)
-{
-    models s = {0};
-    ASSERT_OK(semd_backend_cpu_new(1, &s.be));
-    ASSERT_OK(semd_checkpoint_open(golden_data("models/tiny-sd15"), NULL, &s.ck));
-    ASSERT_OK(semd_checkpoint_tokenizer(s.ck, &s.m.tokenizer));
-    ASSERT_OK(semd_checkpoint_clip(s.ck, s.be, &s.m.clip));
-    ASSERT_OK(semd_checkpoint_unet(s.ck, s.be, &s.m.unet));
-    ASSERT_OK(semd_checkpoint_scheduler(s.ck, &s.m.scheduler));
-    ASSERT_OK(semd_taesd_open(golden_data("models/taesd"), s.be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &s.m.taesd));
-    return s;
-}
-
-static void unload(models *s)
-{
-    semd_tokenizer_free(s->m.tokenizer), semd_clip_free(s->m.clip), semd_unet_free(s->m.unet);
-    semd_lcm_scheduler_free(s->m.scheduler), semd_taesd_free(s->m.taesd);
-    semd_checkpoint_free(s->ck), semd_backend_free(s->be);
-}
 
 /* Wait (bounded) for a frame with seq > after; returns it. */
 static semdraw_ring_frame wait_frame(semdraw_ring_reader *r, uint8_t *buf, size_t cap, uint64_t after)
@@ -62,7 +35,7 @@ static uint8_t *disc(int w, int h)
 
 TEST(stream_commit_and_close)
 {
-    models s = load();
+    models s = tiny_models_load(1);
     semd_host *h;
     ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 77, NULL, NULL, &h));
     semd_canvas_params p;
@@ -146,12 +119,12 @@ TEST(stream_commit_and_close)
     ASSERT_EQ(semdraw_ring_state(rb), SEMDRAW_RING_RETIRED);
     semdraw_ring_close(ra), semdraw_ring_close(rb);
     free(buf), free(mask), free(path_a), free(path_b);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 TEST(paced_stream)
 {
-    models s = load();
+    models s = tiny_models_load(1);
     semd_host *h;
     ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 5, NULL, NULL, &h));
     semd_canvas_params p;
@@ -175,7 +148,7 @@ TEST(paced_stream)
     semd_host_stop(h);
     semdraw_ring_close(r);
     free(buf), free(path);
-    unload(&s);
+    tiny_models_unload(&s);
 }
 
 static const struct semd_test tests[] = {

@@ -169,16 +169,25 @@ static void start_stream(void *s, uint64_t canvas)
     semdraw__v1__envelope__free_unpacked(call(s, &e), NULL);
 }
 
-static semdraw_ring_frame wait_frame(semdraw_ring_reader *r, uint64_t after)
+static void hello(void *s, uint64_t *instance);
+
+/* A frame newer than `after`; with a socket, saying hello now and then as live clients do. */
+static semdraw_ring_frame wait_frame_on(semdraw_ring_reader *r, uint64_t after, void *heartbeat)
 {
     static uint8_t buf[64 * 64 * 4];
     semdraw_ring_frame f = {0};
     for (int i = 0; i < 3000; i++) {
         if (semdraw_ring_copy_latest(r, buf, sizeof buf, &f) == SEMDRAW_RING_OK && f.seq > after) return f;
+        if (heartbeat && i % 10 == 0) {
+            uint64_t ignored;
+            hello(heartbeat, &ignored);
+        }
         usleep(10000);
     }
     FAIL("no frame after %llu", (unsigned long long)after);
 }
+
+static semdraw_ring_frame wait_frame(semdraw_ring_reader *r, uint64_t after) { return wait_frame_on(r, after, NULL); }
 
 TEST(session_canvas_stream_and_shutdown)
 {
@@ -328,22 +337,6 @@ static void hello(void *s, uint64_t *instance)
     semdraw__v1__envelope__free_unpacked(r, NULL);
 }
 
-/* Waits for a frame newer than `after`, saying hello now and then as live clients do. */
-static semdraw_ring_frame wait_frame_alive(semdraw_ring_reader *r, uint64_t after, void *s)
-{
-    static uint8_t buf[64 * 64 * 4];
-    semdraw_ring_frame f = {0};
-    for (int i = 0; i < 3000; i++) {
-        if (semdraw_ring_copy_latest(r, buf, sizeof buf, &f) == SEMDRAW_RING_OK && f.seq > after) return f;
-        if (i % 10 == 0) {
-            uint64_t ignored;
-            hello(s, &ignored);
-        }
-        usleep(10000);
-    }
-    FAIL("no frame after %llu", (unsigned long long)after);
-}
-
 /*
  * One client process: its own canvas and edits, a viewer on a neighbour's
  * canvas; every frame it reads must be newer than the last and reflect a
@@ -364,7 +357,7 @@ static void client_process(daemon_t *d, int index, int frames, const char *neigh
     if (neighbour_ring) semdraw_ring_open(neighbour_ring, &nb); /* it may be gone already */
     uint64_t last = 0;
     for (int f = 0; f < frames; f++) {
-        semdraw_ring_frame fr = wait_frame_alive(rd, last, s);
+        semdraw_ring_frame fr = wait_frame_on(rd, last, s);
         ASSERT(fr.seq > last && fr.input_seq >= 1 && fr.input_seq <= committed);
         last = fr.seq;
         if (f == frames / 2) { /* an edit mid-stream */
