@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "semd/checkpoint.h"
 #include "semd/rng.h"
 #include "semd/status.h"
+#include "semdraw/v1/wire_status.h"
 #include "validate.h"
 
 #define PROTOCOL_VERSION 1
@@ -45,8 +47,15 @@ typedef struct session {
     struct session *next;
 } session;
 
+#define KEY_SIZE 16
+#define MAX_EDITORS 8
+
 typedef struct canvas_rec {
     uint64_t canvas_id, owner, seed;
+    uint64_t editors[MAX_EDITORS]; /* sessions that attached with the key (a ring: the oldest goes) */
+    int n_editors, next_editor;
+    uint8_t key[KEY_SIZE];         /* lets another session edit the canvas */
+    int detached;                  /* outlives its owner's session */
     int width, height, n_slots, next_layer_id;
     char *ring_path;
     semd_host_edit *pending;
@@ -77,8 +86,17 @@ typedef struct server {
     char *control_path;
     semd_config cfg;
     semd_limits limits;
-    semd_host *host;
+    semd_host *host;  /* NULL until the model is loaded */
     semd_backend *be; /* for its memory count */
+    /* Loading runs on its own thread so that the socket answers (with the progress) meanwhile. */
+    semd_checkpoint *ck;
+    semd_sd_models models;
+    pthread_t loader;
+    int loader_running, load_rc;
+    _Atomic int load_permille;
+    Semdraw__V1__ModelState model_state;
+    char load_status[256]; /* what status and refused requests say while not ready */
+    uv_async_t loaded_async;
     uint64_t instance_id, next_session;
     session *sessions;
     canvas_rec *canvases;
@@ -196,7 +214,7 @@ static void publish_model_state(server *s, Semdraw__V1__ModelState state, const 
     Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
     Semdraw__V1__ModelEvent me = SEMDRAW__V1__MODEL_EVENT__INIT;
     me.has_state = 1, me.state = state;
-    me.has_progress = 1, me.progress = state == SEMDRAW__V1__MODEL_STATE__MODEL_READY ? 1.0f : 0.0f;
+    me.has_progress = 1, me.progress = atomic_load(&s->load_permille) / 1000.0f;
     me.message = (char *)message;
     ev.kind_case = SEMDRAW__V1__EVENT__KIND_MODEL, ev.model = &me;
     publish_event(s, 0, &ev);
@@ -233,14 +251,27 @@ static semd_host_edit *new_edit(canvas_rec *c)
     return e;
 }
 
-/* The canvas a request names, owned by this session (viewers may not edit). */
+static int may_edit(const canvas_rec *c, const session *who)
+{
+    if (c->owner == who->session_id) return 1;
+    for (int i = 0; i < c->n_editors && i < MAX_EDITORS; i++)
+        if (c->editors[i] == who->session_id) return 1;
+    return 0;
+}
+
+/* The canvas a request names, if this session may edit it (viewers may not). */
 static canvas_rec *owned(server *s, session *who, int has, uint64_t id, const uint8_t *rid, size_t rlen,
                          uint64_t req)
 {
+    if (!s->host) {
+        reply_error(s, rid, rlen, req, SEMDRAW_WIRE_ENOMODEL, "the model is not loaded yet");
+        return NULL;
+    }
     canvas_rec *c = has ? find_canvas(s, id) : NULL;
     if (!c) reply_error(s, rid, rlen, req, SEMD_ENOTFOUND, "no such canvas");
-    else if (c->owner != who->session_id) {
-        reply_error(s, rid, rlen, req, SEMD_EINVAL, "the canvas belongs to another session");
+    else if (!may_edit(c, who)) {
+        reply_error(s, rid, rlen, req, SEMDRAW_WIRE_EPERM,
+                    "the canvas belongs to another session (attach with its key to edit it)");
         c = NULL;
     }
     return c;
@@ -294,11 +325,15 @@ static int fill_canvas_info(server *s, const canvas_rec *c, Semdraw__V1__CanvasI
     return st.pending_commits;
 }
 
-static void canvas_info_reply(request *q, const canvas_rec *c)
+/* Create and attach replies: editors also get the key. */
+static void canvas_info_reply(request *q, canvas_rec *c)
 {
     Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
     Semdraw__V1__CanvasInfo info;
     fill_canvas_info(q->s, c, &info);
+    info.has_detached = 1, info.detached = c->detached != 0;
+    info.has_editable = 1, info.editable = may_edit(c, q->who);
+    if (info.editable) info.has_key = 1, info.key.data = c->key, info.key.len = KEY_SIZE;
     r.result_case = SEMDRAW__V1__REPLY__RESULT_CANVAS, r.canvas = &info;
     reply(q->s, q->id, q->id_len, q->req, &r);
 }
@@ -306,6 +341,7 @@ static void canvas_info_reply(request *q, const canvas_rec *c)
 static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
 {
     server *s = q->s;
+    if (!s->host) return (void)reply_error(s, q->id, q->id_len, q->req, SEMDRAW_WIRE_ENOMODEL, s->load_status);
     if (semd_validate_create(m, &s->limits)) return (void)ERR(q, SEMD_EINVAL);
     int mine = 0;
     for (canvas_rec *c = s->canvases; c; c = c->next) mine += c->owner == q->who->session_id;
@@ -331,6 +367,9 @@ static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
         return (void)ERR(q, SEMD_EINVAL);
     }
     c->owner = q->who->session_id, c->seed = p.seed;
+    c->detached = m->has_detached && m->detached;
+    if (getrandom(c->key, KEY_SIZE, 0) != KEY_SIZE) /* getrandom never fails this small after boot */
+        for (int i = 0; i < KEY_SIZE; i++) c->key[i] = (uint8_t)(semd_rng_stream("key") >> (8 * (i % 8)));
     c->width = p.width, c->height = p.height, c->n_slots = p.n_timesteps;
     c->next = s->canvases, s->canvases = c, s->n_canvases++;
     canvas_info_reply(q, c);
@@ -458,11 +497,30 @@ static void on_close(request *q, const Semdraw__V1__CloseCanvas *m)
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
+/* Equal keys, in time that does not depend on where they differ. */
+static int same_key(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t diff = 0;
+    for (int i = 0; i < KEY_SIZE; i++) diff |= (uint8_t)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 static void on_attach(request *q, const Semdraw__V1__AttachCanvas *m)
 {
+    if (!q->s->host)
+        return reply_error(q->s, q->id, q->id_len, q->req, SEMDRAW_WIRE_ENOMODEL, q->s->load_status);
     canvas_rec *c = m->has_canvas_id ? find_canvas(q->s, m->canvas_id) : NULL;
     if (!c) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOTFOUND, "no such canvas");
-    canvas_info_reply(q, c); /* a viewer reads the ring; edits stay with the owner */
+    if (m->has_key) { /* an editor; without a key a viewer, who only reads the ring */
+        if (m->key.len != KEY_SIZE || !same_key(m->key.data, c->key))
+            return reply_error(q->s, q->id, q->id_len, q->req, SEMDRAW_WIRE_EPERM, "attach: wrong key for this canvas");
+        if (!may_edit(c, q->who)) {
+            c->editors[c->next_editor] = q->who->session_id;
+            c->next_editor = (c->next_editor + 1) % MAX_EDITORS;
+            if (c->n_editors < MAX_EDITORS) c->n_editors++;
+        }
+    }
+    canvas_info_reply(q, c);
 }
 
 static void on_status(request *q)
@@ -488,7 +546,8 @@ static void on_status(request *q)
     st.has_queue_depth = 1, st.queue_depth = queued;
     int clients = 0;
     for (session *x = s->sessions; x; x = x->next) clients++;
-    st.has_model_state = 1, st.model_state = SEMDRAW__V1__MODEL_STATE__MODEL_READY;
+    st.has_model_state = 1, st.model_state = s->model_state;
+    st.has_load_progress = 1, st.load_progress = atomic_load(&s->load_permille) / 1000.0f;
     st.has_clients = 1, st.clients = (uint32_t)clients;
     st.n_canvases = n, st.canvases = ptrs;
     r.result_case = SEMDRAW__V1__REPLY__RESULT_STATUS, r.status = &st;
@@ -579,6 +638,12 @@ static void on_watchdog(uv_timer_t *t)
 {
     server *s = t->data;
     int idle;
+    if (!s->host) { /* loading: ping while the loader's progress moves */
+        const uint64_t permille = (uint64_t)atomic_load(&s->load_permille);
+        if (permille != s->watchdog_progress) semd_notify("WATCHDOG=1");
+        s->watchdog_progress = permille;
+        return;
+    }
     const uint64_t now = semd_host_progress(s->host, &idle);
     if (idle || now != s->watchdog_progress) semd_notify("WATCHDOG=1");
     s->watchdog_progress = now;
@@ -597,7 +662,7 @@ static void on_lease(uv_timer_t *t)
         }
         for (canvas_rec *c = s->canvases, *next; c; c = next) {
             next = c->next;
-            if (c->owner == x->session_id) drop_canvas(s, c, "its owner stopped heartbeating");
+            if (c->owner == x->session_id && !c->detached) drop_canvas(s, c, "its owner stopped heartbeating");
         }
         *p = x->next;
         free(x);
@@ -717,6 +782,10 @@ static void close_handle(uv_handle_t *h, void *arg)
 
 static void shutdown_server(server *s)
 {
+    if (s->loader_running) { /* stopped while loading: let the loader finish (it cannot be interrupted) */
+        pthread_join(s->loader, NULL);
+        s->loader_running = 0;
+    }
     while (s->canvases) drop_canvas(s, s->canvases, "the daemon is shutting down");
     semd_host_stop(s->host);
     if (s->loop) {
@@ -739,9 +808,15 @@ static void shutdown_server(server *s)
     free(s->control_path);
 }
 
-static int load_models(const semd_config *c, semd_backend *be, semd_checkpoint **ck, semd_sd_models *m)
+/* Loading steps, for the progress status reports: open, LoRAs, tokenizer, CLIP, UNet, scheduler, TAESD. */
+#define LOAD_STEPS 7
+static void loaded_step(_Atomic int *permille, int step) { atomic_store(permille, step * 1000 / LOAD_STEPS); }
+
+static int load_models(const semd_config *c, semd_backend *be, semd_checkpoint **ck, semd_sd_models *m,
+                       _Atomic int *permille)
 {
     int rc = semd_checkpoint_open(c->model, c->config, ck);
+    loaded_step(permille, 1);
     for (int i = 0; !rc && i < c->n_loras; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s", c->loras[i]);
@@ -753,11 +828,16 @@ static int load_models(const semd_config *c, semd_backend *be, semd_checkpoint *
         }
         rc = semd_checkpoint_add_lora(*ck, path, scale);
     }
+    loaded_step(permille, 2);
     if (!rc) rc = semd_checkpoint_tokenizer(*ck, &m->tokenizer);
+    loaded_step(permille, 3);
     if (!rc) rc = semd_checkpoint_clip(*ck, be, &m->clip);
+    loaded_step(permille, 4);
     if (!rc) rc = semd_checkpoint_unet(*ck, be, &m->unet);
+    loaded_step(permille, 5);
     if (!rc) rc = semd_checkpoint_check_loras(*ck);
     if (!rc) rc = semd_checkpoint_scheduler(*ck, &m->scheduler);
+    loaded_step(permille, 6);
     if (!rc && !c->taesd) rc = semd_error(SEMD_EINVAL, "the stream decodes with TAESD: set taesd (or --taesd)");
     if (!rc) rc = semd_taesd_open(c->taesd, be, SEMD_VAE_ENCODER | SEMD_VAE_DECODER, &m->taesd);
     return rc;
@@ -793,12 +873,61 @@ static int parse_args(int argc, char **argv, semd_config *c)
     return rc ? rc : semd_config_check(c);
 }
 
+/* ---- the model: loaded on its own thread while the socket already answers ---- */
+
+static void *load_thread(void *arg)
+{
+    server *s = arg;
+    int rc = load_models(&s->cfg, s->be, &s->ck, &s->models, &s->load_permille);
+    if (rc) snprintf(s->load_status, sizeof s->load_status, "the model failed to load: %s", semd_last_error());
+    s->load_rc = rc;
+    uv_async_send(&s->loaded_async); /* the loop thread takes over in on_loaded */
+    return NULL;
+}
+
+static void on_loaded(uv_async_t *a)
+{
+    server *s = a->data;
+    if (!s->loader_running) return;
+    pthread_join(s->loader, NULL);
+    s->loader_running = 0;
+    int rc = s->load_rc;
+    if (!rc) rc = semd_host_start(&s->models, s->cfg.runtime_dir, s->instance_id, on_frame, s, &s->host);
+    if (rc) {
+        if (!s->load_rc) snprintf(s->load_status, sizeof s->load_status, "%s", semd_last_error());
+        fprintf(stderr, "semdrawd: serve: %s\n", s->load_status);
+        char line[300];
+        snprintf(line, sizeof line, "STATUS=%s", s->load_status);
+        semd_notify(line);
+        s->model_state = SEMDRAW__V1__MODEL_STATE__MODEL_FAILED;
+        publish_model_state(s, s->model_state, s->load_status);
+        s->load_rc = rc ? rc : SEMD_EINVAL;
+        uv_stop(s->loop); /* exit non-zero: systemd's restart policy takes it from here */
+        return;
+    }
+    atomic_store(&s->load_permille, 1000);
+    s->model_state = SEMDRAW__V1__MODEL_STATE__MODEL_READY;
+    snprintf(s->load_status, sizeof s->load_status, "serving");
+    fprintf(stderr, "semdrawd: model loaded, serving canvases\n");
+    semd_notify("READY=1\nSTATUS=serving");
+    publish_model_state(s, s->model_state, "serving");
+}
+
+static int start_loading(server *s)
+{
+    s->model_state = SEMDRAW__V1__MODEL_STATE__MODEL_LOADING;
+    snprintf(s->load_status, sizeof s->load_status, "the model is still loading");
+    uv_async_init(s->loop, &s->loaded_async, on_loaded);
+    s->loaded_async.data = s;
+    if (pthread_create(&s->loader, NULL, load_thread, s) != 0)
+        return semd_error(SEMD_ENOMEM, "cannot start the model loader thread");
+    s->loader_running = 1;
+    return SEMD_OK;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     server s = {0};
-    semd_backend *be = NULL;
-    semd_checkpoint *ck = NULL;
-    semd_sd_models m = {0};
     int rc = semd_config_init(&s.cfg);
     if (!rc) rc = parse_args(argc, argv, &s.cfg);
     if (rc) {
@@ -815,25 +944,22 @@ int cmd_serve(int argc, char **argv)
     s.loop = uv_default_loop();
     uv_async_init(s.loop, &s.frames_async, on_frames); /* before the engine thread can call on_frame */
     s.frames_async.data = &s;
-    rc = semd_backend_new(s.cfg.backend, &be);
-    s.be = be;
-    if (!rc) rc = load_models(&s.cfg, be, &ck, &m);
-    if (!rc) rc = semd_host_start(&m, s.cfg.runtime_dir, s.instance_id, on_frame, &s, &s.host);
+    rc = semd_backend_new(s.cfg.backend, &s.be);
     if (!rc) rc = bind_control(&s);
     if (!rc) rc = start_loop(&s);
+    if (!rc) rc = start_loading(&s);
     if (!rc) {
-        fprintf(stderr, "semdrawd: serving on %s (instance %016llx)\n", s.control_path,
+        fprintf(stderr, "semdrawd: listening on %s (instance %016llx), loading the model\n", s.control_path,
                 (unsigned long long)s.instance_id);
-        semd_notify("READY=1\nSTATUS=serving");
-        publish_model_state(&s, SEMDRAW__V1__MODEL_STATE__MODEL_READY, "serving"); /* to subscribers already connected */
         uv_run(s.loop, UV_RUN_DEFAULT);
+        rc = s.load_rc;
     } else {
         cli_fail("serve", rc);
     }
     shutdown_server(&s);
-    free_models(&m);
-    semd_checkpoint_free(ck);
-    semd_backend_free(be);
+    free_models(&s.models);
+    semd_checkpoint_free(s.ck);
+    semd_backend_free(s.be);
     semd_config_free(&s.cfg);
     return rc ? 1 : 0;
 }

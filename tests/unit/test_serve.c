@@ -63,6 +63,9 @@ static int stop_daemon(daemon_t *d)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static void wait_ready(void *s);
+
+/* A DEALER on the daemon's control socket, once the daemon's model is loaded. */
 static void *client(daemon_t *d)
 {
     void *s = zmq_socket(d->ctx, ZMQ_DEALER);
@@ -71,6 +74,7 @@ static void *client(daemon_t *d)
     char ep[600];
     snprintf(ep, sizeof ep, "ipc://%s/control.sock", d->dir);
     ASSERT(zmq_connect(s, ep) == 0);
+    wait_ready(s);
     return s;
 }
 
@@ -118,6 +122,25 @@ static void expect_error(Envelope *r, const char *text)
 }
 
 #define BODY(env, field, CASE, value) ((env).body_case = SEMDRAW__V1__ENVELOPE__BODY_##CASE, (env).field = (value))
+
+/* The socket answers while the model loads (status says LOADING); canvases wait for READY. */
+static void wait_ready(void *s)
+{
+    for (int i = 0; i < 600; i++) {
+        Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+        Semdraw__V1__GetStatus gs = SEMDRAW__V1__GET_STATUS__INIT;
+        BODY(e, get_status, GET_STATUS, &gs);
+        Envelope *r = call(s, &e);
+        const Semdraw__V1__Status *st = expect_reply(r)->status;
+        ASSERT(st->model_state != SEMDRAW__V1__MODEL_STATE__MODEL_FAILED);
+        const int ready = st->model_state == SEMDRAW__V1__MODEL_STATE__MODEL_READY;
+        ASSERT(st->load_progress >= 0.0f && st->load_progress <= 1.0f && (!ready || st->load_progress == 1.0f));
+        semdraw__v1__envelope__free_unpacked(r, NULL);
+        if (ready) return;
+        usleep(50000);
+    }
+    FAIL("the model did not load in 30 s");
+}
 
 static uint64_t create(void *s, char **ring)
 {
