@@ -30,6 +30,8 @@ typedef struct hcanvas {
     uint64_t committed_seq;          /* guarded: the last input_seq handed out */
     uint64_t applied_seq;            /* engine thread: the last input_seq applied */
     int streaming;
+    int snapshot_left; /* guarded: frames still to render for a snapshot of a canvas that is not streaming */
+    int n_slots;       /* T */
     int fresh; /* guarded: the next frame is the first since the stream started */
     double interval_ms, next_due_ms;
     uint64_t frame_seq;
@@ -200,7 +202,7 @@ static void run_create(semd_host *h, cmd *c)
         pthread_mutex_lock(&h->mu);
         hc->id = ++h->next_id;
         pthread_mutex_unlock(&h->mu);
-        hc->width = c->params.width, hc->height = c->params.height;
+        hc->width = c->params.width, hc->height = c->params.height, hc->n_slots = c->params.n_timesteps;
         c->rc = semd_ring_create(h->runtime_dir, h->instance_id, hc->id, 1, hc->width, hc->height,
                                  c->ring_slots, &hc->ring);
     }
@@ -251,8 +253,8 @@ static int collect_due(semd_host *h, double now, hcanvas **due, edit_set **mail,
     int n = 0;
     *wait_ms = 1000.0; /* heartbeat at least once a second */
     for (hcanvas *hc = h->canvases; hc; hc = hc->next) {
-        if (!hc->streaming) continue;
-        if (hc->next_due_ms > now) {
+        if (!hc->streaming && hc->snapshot_left <= 0) continue;
+        if (hc->streaming && hc->next_due_ms > now) {
             if (hc->next_due_ms - now < *wait_ms) *wait_ms = hc->next_due_ms - now;
             continue;
         }
@@ -260,6 +262,7 @@ static int collect_due(semd_host *h, double now, hcanvas **due, edit_set **mail,
         mail[n] = hc->mail_head;
         hc->mail_head = hc->mail_tail = NULL;
         hc->pending = 0;
+        if (!hc->streaming) hc->snapshot_left--;
         due[n++] = hc;
     }
     return n;
@@ -455,6 +458,19 @@ int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps)
         hc->interval_ms = target_fps > 0.0f ? 1000.0 / target_fps : 0.0;
         hc->next_due_ms = now_ms();
         hc->fresh = 1;
+        pthread_cond_broadcast(&h->wake);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
+}
+
+int semd_host_snapshot(semd_host *h, uint64_t canvas_id, int *frames)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas *hc = find(h, canvas_id);
+    if (hc) {
+        *frames = hc->n_slots;
+        if (!hc->streaming) hc->snapshot_left = hc->n_slots; /* a second request restarts the count */
         pthread_cond_broadcast(&h->wake);
     }
     pthread_mutex_unlock(&h->mu);

@@ -63,6 +63,13 @@ int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edi
 int semd_host_start_stream(semd_host *h, uint64_t canvas_id, float target_fps);
 int semd_host_stop_stream(semd_host *h, uint64_t canvas_id);
 
+/*
+ * A snapshot: a canvas that is not streaming renders *frames = T frames, the
+ * last of which went through every denoising step under the edits committed
+ * so far (a streaming canvas just keeps streaming).
+ */
+int semd_host_snapshot(semd_host *h, uint64_t canvas_id, int *frames);
+
 /* What status reports about one canvas. */
 typedef struct semd_host_canvas_stats {
     int streaming;

@@ -3,6 +3,9 @@
 #include "ring_writer.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +111,8 @@ void semd_ring_commit(semd_ring *r, uint64_t seq, uint64_t input_seq, uint64_t t
     atomic_store_explicit(&r->h->latest_seq, seq, memory_order_release);
     atomic_fetch_add_explicit(&r->h->futex_word, 1, memory_order_release);
     atomic_store_explicit(&r->h->writer_heartbeat_ns, now_ns(), memory_order_relaxed);
+    /* wake every reader blocked in semdraw_frame_wait (a shared futex: other processes map the file) */
+    syscall(SYS_futex, &r->h->futex_word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 void semd_ring_heartbeat(semd_ring *r)

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -57,6 +60,7 @@ typedef struct canvas_rec {
     uint8_t key[KEY_SIZE];         /* lets another session edit the canvas */
     int detached;                  /* outlives its owner's session */
     int width, height, n_slots, next_layer_id;
+    int *layer_ids, n_layers, cap_layers; /* live layers as requests see them (edits included) */
     char *ring_path;
     semd_host_edit *pending;
     int n_pending, cap_pending;
@@ -84,6 +88,7 @@ typedef struct server {
     uv_signal_t sig_term, sig_int;
     void *zctx, *router;
     char *control_path;
+    int lock_fd; /* holds the runtime directory's lock */
     semd_config cfg;
     semd_limits limits;
     semd_host *host;  /* NULL until the model is loaded */
@@ -234,7 +239,7 @@ static void drop_canvas(server *s, canvas_rec *c, const char *reason)
     while (*p != c) p = &(*p)->next;
     *p = c->next;
     free_pending(c);
-    free(c->pending), free(c->ring_path), free(c);
+    free(c->pending), free(c->ring_path), free(c->layer_ids), free(c);
     s->n_canvases--;
 }
 
@@ -377,11 +382,39 @@ static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
 
 static char *dup_opt(const char *t) { return t ? strdup(t) : NULL; }
 
+static int layer_index(const canvas_rec *c, uint32_t id)
+{
+    for (int i = 0; i < c->n_layers; i++)
+        if ((uint32_t)c->layer_ids[i] == id) return i;
+    return -1;
+}
+
+/* A layer id the request names must be live; an added layer must fit under max_layers. */
+static int check_layer(request *q, canvas_rec *c, int has_id, uint32_t id)
+{
+    if (has_id && layer_index(c, id) < 0) {
+        semd_error(SEMD_ENOTFOUND, "canvas %llu has no layer %u", (unsigned long long)c->canvas_id, id);
+        return ERR(q, SEMD_ENOTFOUND), -1;
+    }
+    if (!has_id && c->n_layers >= q->s->cfg.max_layers) {
+        semd_error(SEMD_EINVAL, "at most %d layers per canvas", q->s->cfg.max_layers);
+        return ERR(q, SEMD_EINVAL), -1;
+    }
+    if (!has_id && c->n_layers == c->cap_layers) {
+        const int cap = c->cap_layers ? 2 * c->cap_layers : 8;
+        int *p = realloc(c->layer_ids, (size_t)cap * sizeof *p);
+        if (!p) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory"), -1;
+        c->layer_ids = p, c->cap_layers = cap;
+    }
+    return 0;
+}
+
 static void on_set_layer(request *q, const Semdraw__V1__SetLayer *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
     if (!c) return;
     if (semd_validate_set_layer(m, c->width, c->height, &q->s->limits)) return (void)ERR(q, SEMD_EINVAL);
+    if (check_layer(q, c, m->has_layer_id, m->layer_id)) return;
     uint8_t *mask = m->mask ? malloc((size_t)c->width * c->height) : NULL;
     semd_host_edit *e = (m->mask && !mask) ? NULL : new_edit(c);
     if (!e) {
@@ -404,6 +437,7 @@ static void on_set_layer(request *q, const Semdraw__V1__SetLayer *m)
     Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
     Semdraw__V1__LayerAdded la = SEMDRAW__V1__LAYER_ADDED__INIT;
     la.has_layer_id = 1, la.layer_id = (uint32_t)c->next_layer_id++;
+    c->layer_ids[c->n_layers++] = (int)la.layer_id;
     r.result_case = SEMDRAW__V1__REPLY__RESULT_LAYER_ADDED, r.layer_added = &la;
     reply(q->s, q->id, q->id_len, q->req, &r);
 }
@@ -412,9 +446,13 @@ static void on_remove_layer(request *q, const Semdraw__V1__RemoveLayer *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
     if (!c) return;
+    if (!m->has_layer_id) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EINVAL, "remove_layer: layer_id is required");
+    const int at = layer_index(c, m->layer_id);
+    if (at < 0) return (void)(check_layer(q, c, 1, m->layer_id));
     semd_host_edit *e = new_edit(c);
     if (!e) return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
-    e->kind = SEMD_HOST_REMOVE_LAYER, e->layer_id = m->has_layer_id ? (int)m->layer_id : -1;
+    e->kind = SEMD_HOST_REMOVE_LAYER, e->layer_id = (int)m->layer_id;
+    c->layer_ids[at] = c->layer_ids[--c->n_layers];
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
@@ -489,6 +527,20 @@ static void on_stream(request *q, int has, uint64_t id, int start, const Semdraw
     reply_done(q->s, q->id, q->id_len, q->req);
 }
 
+static void on_snapshot(request *q, const Semdraw__V1__Snapshot *m)
+{
+    canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
+    if (!c) return;
+    int frames = 0;
+    int rc = semd_host_snapshot(q->s->host, c->canvas_id, &frames);
+    if (rc) return (void)ERR(q, rc);
+    Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
+    Semdraw__V1__SnapshotQueued sq = SEMDRAW__V1__SNAPSHOT_QUEUED__INIT;
+    sq.has_frames = 1, sq.frames = (uint32_t)frames;
+    r.result_case = SEMDRAW__V1__REPLY__RESULT_SNAPSHOT, r.snapshot = &sq;
+    reply(q->s, q->id, q->id_len, q->req, &r);
+}
+
 static void on_close(request *q, const Semdraw__V1__CloseCanvas *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
@@ -521,6 +573,24 @@ static void on_attach(request *q, const Semdraw__V1__AttachCanvas *m)
         }
     }
     canvas_info_reply(q, c);
+}
+
+/* A client leaving: its session and the canvases it did not detach go now, not at the lease's end. */
+static void on_goodbye(request *q)
+{
+    server *s = q->s;
+    for (canvas_rec *c = s->canvases, *next; c; c = next) {
+        next = c->next;
+        if (c->owner == q->who->session_id && !c->detached) drop_canvas(s, c, "its owner disconnected");
+    }
+    for (session **p = &s->sessions; *p; p = &(*p)->next)
+        if (*p == q->who) {
+            *p = q->who->next;
+            free(q->who);
+            q->who = NULL;
+            break;
+        }
+    reply_done(s, q->id, q->id_len, q->req);
 }
 
 static void on_status(request *q)
@@ -570,10 +640,12 @@ static void dispatch(request *q, const Envelope *e)
     case SEMDRAW__V1__ENVELOPE__BODY_STOP_STREAM:
         return on_stream(q, e->stop_stream->has_canvas_id, e->stop_stream->canvas_id, 0, NULL);
     case SEMDRAW__V1__ENVELOPE__BODY_CLOSE_CANVAS: return on_close(q, e->close_canvas);
+    case SEMDRAW__V1__ENVELOPE__BODY_SNAPSHOT: return on_snapshot(q, e->snapshot);
     case SEMDRAW__V1__ENVELOPE__BODY_ATTACH_CANVAS: return on_attach(q, e->attach_canvas);
     case SEMDRAW__V1__ENVELOPE__BODY_GET_STATUS:
     case SEMDRAW__V1__ENVELOPE__BODY_LIST_CANVASES: return on_status(q);
     case SEMDRAW__V1__ENVELOPE__BODY_HEARTBEAT: return reply_done(q->s, q->id, q->id_len, q->req);
+    case SEMDRAW__V1__ENVELOPE__BODY_GOODBYE: return on_goodbye(q);
     default:
         return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EUNSUPPORTED,
                            "this request is not supported by this daemon");
@@ -718,10 +790,35 @@ static void on_frames(uv_async_t *a)
 
 /* ---- start and stop ---- */
 
+/*
+ * One daemon per runtime directory: a lock held for the daemon's life. Ring
+ * files left by one that died (SIGKILL) are unlinked: clients that still map
+ * them keep valid mappings, and the names are free for new canvases.
+ */
+static int claim_runtime_dir(server *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/semdrawd.lock", s->cfg.runtime_dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) return semd_error(SEMD_EIO, "%s: %s", path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return semd_error(SEMD_EIO, "another semdrawd serves %s (%s is locked)", s->cfg.runtime_dir, path);
+    DIR *d = opendir(s->cfg.runtime_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "canvas-", 7) == 0 && n > 5 && strcmp(e->d_name + n - 5, ".ring") == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d) closedir(d);
+    return SEMD_OK;
+}
+
 static int bind_control(server *s)
 {
     if (mkdir(s->cfg.runtime_dir, 0750) != 0 && errno != EEXIST)
         return semd_error(SEMD_EIO, "%s: cannot create the runtime directory: %s", s->cfg.runtime_dir, strerror(errno));
+    int rc = claim_runtime_dir(s);
+    if (rc) return rc;
     if (asprintf(&s->control_path, "%s/control.sock", s->cfg.runtime_dir) < 0)
         return semd_error(SEMD_ENOMEM, "out of memory");
     char endpoint[4200];
@@ -797,6 +894,7 @@ static void shutdown_server(server *s)
     if (s->pub) zmq_close(s->pub);
     if (s->zctx) zmq_ctx_term(s->zctx);
     if (s->control_path) unlink(s->control_path);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* last: no other daemon may take the directory while we clean it */
     if (s->events_path) unlink(s->events_path);
     free(s->events_path);
     pthread_mutex_destroy(&s->hints_mu);
@@ -927,7 +1025,7 @@ static int start_loading(server *s)
 
 int cmd_serve(int argc, char **argv)
 {
-    server s = {0};
+    server s = {.lock_fd = -1};
     int rc = semd_config_init(&s.cfg);
     if (!rc) rc = parse_args(argc, argv, &s.cfg);
     if (rc) {

@@ -1,7 +1,12 @@
 /* Frame rings, reader side: validation and the seqlock copy protocol. */
-#include "semdraw/ring_reader.h"
+#define _GNU_SOURCE
+#include "ring_reader.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -78,9 +83,15 @@ uint32_t semdraw_ring_state(const semdraw_ring_reader *r)
 
 int semdraw_ring_copy_latest(semdraw_ring_reader *r, void *dst, size_t cap, semdraw_ring_frame *f)
 {
+    return semdraw_ring_copy_rows(r, dst, cap, r->h->stride, f);
+}
+
+/* Under the slot's seqlock: the frame's metadata, then (copy) its rows, then the re-check. */
+int semdraw_ring_copy_rows(semdraw_ring_reader *r, void *dst, size_t cap, size_t dst_stride, semdraw_ring_frame *f)
+{
     semdraw_ring_header *h = (semdraw_ring_header *)r->h;
-    const size_t bytes = (size_t)h->stride * h->height;
-    if (cap < bytes) return SEMDRAW_RING_ENOSPC;
+    const size_t row = (size_t)h->width * 4;
+    if (dst_stride < row || cap < dst_stride * (h->height - 1) + row) return SEMDRAW_RING_ENOSPC;
     if (semdraw_ring_state(r) == SEMDRAW_RING_RETIRED) return SEMDRAW_RING_ERETIRED;
     for (int attempt = 0; attempt < COPY_RETRIES; attempt++) {
         const uint64_t s = atomic_load_explicit(&h->latest_seq, memory_order_acquire);
@@ -91,7 +102,12 @@ int semdraw_ring_copy_latest(semdraw_ring_reader *r, void *dst, size_t cap, semd
         f->input_seq = atomic_load_explicit(&slot->input_seq, memory_order_relaxed);
         f->t_render_ns = atomic_load_explicit(&slot->t_render_ns, memory_order_relaxed);
         f->flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
-        memcpy(dst, r->base + h->slots_offset + (s % h->slot_count) * h->slot_size, bytes);
+        const uint8_t *src = r->base + h->slots_offset + (s % h->slot_count) * h->slot_size;
+        if (dst_stride == h->stride && dst_stride == row)
+            memcpy(dst, src, row * h->height);
+        else
+            for (uint32_t y = 0; y < h->height; y++)
+                memcpy((uint8_t *)dst + y * dst_stride, src + (size_t)y * h->stride, row);
         atomic_thread_fence(memory_order_acquire); /* the copy happens before the re-check */
         if (atomic_load_explicit(&slot->lock, memory_order_relaxed) == 2 * s) {
             f->heartbeat_ns = atomic_load_explicit(&h->writer_heartbeat_ns, memory_order_relaxed);
@@ -99,4 +115,52 @@ int semdraw_ring_copy_latest(semdraw_ring_reader *r, void *dst, size_t cap, semd
         }
     }
     return SEMDRAW_RING_ESTALE;
+}
+
+uint64_t semdraw_ring_latest(const semdraw_ring_reader *r)
+{
+    return atomic_load_explicit(&((semdraw_ring_header *)r->h)->latest_seq, memory_order_acquire);
+}
+
+int semdraw_ring_peek(semdraw_ring_reader *r, semdraw_ring_frame *f, const uint8_t **pixels)
+{
+    semdraw_ring_header *h = (semdraw_ring_header *)r->h;
+    if (semdraw_ring_state(r) == SEMDRAW_RING_RETIRED) return SEMDRAW_RING_ERETIRED;
+    for (int attempt = 0; attempt < COPY_RETRIES; attempt++) {
+        const uint64_t s = atomic_load_explicit(&h->latest_seq, memory_order_acquire);
+        if (!s) return SEMDRAW_RING_EAGAIN;
+        semdraw_ring_slot *slot = &h->slots[s % h->slot_count];
+        if (atomic_load_explicit(&slot->lock, memory_order_acquire) != 2 * s) continue;
+        f->seq = s;
+        f->input_seq = atomic_load_explicit(&slot->input_seq, memory_order_relaxed);
+        f->t_render_ns = atomic_load_explicit(&slot->t_render_ns, memory_order_relaxed);
+        f->flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
+        f->heartbeat_ns = atomic_load_explicit(&h->writer_heartbeat_ns, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&slot->lock, memory_order_relaxed) != 2 * s) continue; /* metadata torn */
+        *pixels = r->base + h->slots_offset + (s % h->slot_count) * h->slot_size;
+        return SEMDRAW_RING_OK;
+    }
+    return SEMDRAW_RING_ESTALE;
+}
+
+int semdraw_ring_still_valid(const semdraw_ring_reader *r, uint64_t seq)
+{
+    semdraw_ring_header *h = (semdraw_ring_header *)r->h;
+    atomic_thread_fence(memory_order_acquire); /* the caller's reads of the pixels happen before */
+    return atomic_load_explicit(&h->slots[seq % h->slot_count].lock, memory_order_relaxed) == 2 * seq;
+}
+
+uint32_t semdraw_ring_wake_count(const semdraw_ring_reader *r)
+{
+    return atomic_load_explicit(&((semdraw_ring_header *)r->h)->futex_word, memory_order_acquire);
+}
+
+void semdraw_ring_wait(const semdraw_ring_reader *r, uint32_t seen, int timeout_ms)
+{
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    /* a shared futex (no FUTEX_PRIVATE_FLAG): the writer is another process; reading is enough to wait */
+    if (syscall(SYS_futex, &((semdraw_ring_header *)r->h)->futex_word, FUTEX_WAIT, seen, &ts, NULL, 0) != 0 &&
+        errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
+        nanosleep(&(struct timespec){0, 2000000L}, NULL); /* no futex on this mapping: poll */
 }

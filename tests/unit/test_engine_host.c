@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "semdraw/ring_reader.h"
+#include "ring_reader.h"
 #include "engine_host.h"
 #include "tiny_models.h"
 #include "semdraw/v1/ring_abi.h"

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "semdraw/ring_reader.h"
+#include "ring_reader.h"
 #include "harness.h"
 #include "ring_writer.h"
 #include "semd/status.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "semdraw/ring_reader.h"
+#include "ring_reader.h"
 #include "golden_util.h"
 #include "semdraw/v1/control.pb-c.h"
 #include "semdraw/v1/ring_abi.h"

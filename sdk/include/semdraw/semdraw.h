@@ -14,10 +14,10 @@
  *     semdraw_client *c;
  *     semdraw_canvas *cv;
  *     semdraw_connect(NULL, &c);                      // $SEMDRAW_RUNTIME_DIR or /run/semdraw
- *     semdraw_canvas_desc d = {sizeof d, .width = 512, .height = 512};
+ *     semdraw_canvas_desc d = {.struct_size = sizeof d, .width = 512, .height = 512};
  *     semdraw_canvas_create(c, &d, &cv);
- *     semdraw_layer l = {sizeof l, SEMDRAW_LAYER_PROMPT | SEMDRAW_LAYER_MASK,
- *                        .prompt = "a red fox", .mask = alpha, .mask_stride = 512};
+ *     semdraw_layer l = {.struct_size = sizeof l, .fields = SEMDRAW_LAYER_PROMPT | SEMDRAW_LAYER_MASK,
+ *                        .prompt = "a red fox", .mask = alpha};
  *     semdraw_layer_add(cv, &l, NULL);
  *     semdraw_canvas_commit(cv, NULL);
  *     semdraw_stream_start(cv, 0);
@@ -153,7 +153,11 @@ typedef struct semdraw_connect_opts {
  */
 SEMDRAW_API int semdraw_connect(const semdraw_connect_opts *opts, semdraw_client **out);
 
-/* Close every canvas handle of the client, end the session, free everything. NULL is a no-op. */
+/*
+ * End the session and close the connection. Canvas handles of the client stay
+ * allocated until each is released with semdraw_canvas_release(); until then
+ * every call on them returns SEMDRAW_E_CLOSED. NULL is a no-op.
+ */
 SEMDRAW_API void semdraw_disconnect(semdraw_client *c);
 
 enum semdraw_model_state {
@@ -173,6 +177,14 @@ typedef struct semdraw_client_info {
 } semdraw_client_info;
 
 SEMDRAW_API int semdraw_client_info_get(semdraw_client *c, semdraw_client_info *info);
+
+/*
+ * Block until the daemon's model is loaded (0), failed to load
+ * (SEMDRAW_E_NOMODEL, with the daemon's reason) or timeout_ms passes
+ * (SEMDRAW_E_TIMEDOUT; negative: no limit). Canvases can be created only once
+ * the model is ready; a daemon answers from the moment it starts.
+ */
+SEMDRAW_API int semdraw_wait_ready(semdraw_client *c, int timeout_ms);
 
 /* ---- events and the event loop ---- */
 
@@ -363,8 +375,13 @@ SEMDRAW_API int semdraw_canvas_commit(semdraw_canvas *cv, uint64_t *input_seq);
 /* Render frames continuously, at most target_fps a second (0: as fast as the daemon can). */
 SEMDRAW_API int semdraw_stream_start(semdraw_canvas *cv, float target_fps);
 SEMDRAW_API int semdraw_stream_stop(semdraw_canvas *cv);
-/* Render one frame now (for a canvas that is not streaming). */
-SEMDRAW_API int semdraw_canvas_snapshot(semdraw_canvas *cv);
+/*
+ * Render until a frame has gone through every denoising step under the edits
+ * committed so far (T frames; a streaming canvas just streams on), and wait
+ * for it up to timeout_ms (negative: no limit). semdraw_frame_copy() then
+ * returns that frame.
+ */
+SEMDRAW_API int semdraw_canvas_snapshot(semdraw_canvas *cv, int timeout_ms);
 
 /* ---- frames (rule 1: callable from one other thread) ---- */
 
