@@ -47,6 +47,7 @@ SEMDRAW_API int semdraw_frame_acquire(semdraw_canvas *cv, semdraw_frame *f)
     if (!f || f->struct_size < sizeof *f) return sdk_fail(SEMDRAW_E_INVAL, "semdraw_frame_acquire: bad frame struct");
     if (cv->held_ring) return sdk_fail(SEMDRAW_E_INVAL, "semdraw_frame_acquire: the previous frame is not released");
     const uint64_t last = atomic_load(&cv->last_read_seq);
+    if (semdraw_ring_state(r) == SEMDRAW_RING_RETIRED) return ring_status(SEMDRAW_RING_ERETIRED, "semdraw_frame_acquire");
     if (semdraw_ring_latest(r) <= last && last) return sdk_fail(SEMDRAW_E_AGAIN, "no newer frame");
     semdraw_ring_frame rf = {0};
     const uint8_t *px = NULL;

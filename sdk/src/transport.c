@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #define MAX_REPLY (96 << 20) /* a status of many canvases is far below this */
+#define CONNECT_WAIT_MS 2000 /* an ipc connection is up within milliseconds when the daemon is there */
 
 static int add_fd(int epfd, int fd)
 {
@@ -161,14 +162,21 @@ int sdk_call(semdraw_client *c, Envelope *req, Envelope **reply)
 {
     *reply = NULL;
     if (!c->connected) return sdk_fail(SEMDRAW_E_CLOSED, "the client is disconnected");
+    /* the daemon went silent (DISCONNECTED): fail fast; heartbeats from dispatch notice its return */
+    if (c->disconnected_reported)
+        return sdk_fail(SEMDRAW_E_TIMEDOUT, "semdrawd at %s stopped answering", c->runtime_dir);
     req->has_request_id = 1, req->request_id = ++c->next_request;
     const double deadline = sdk_now_ms() + c->timeout_ms;
     int rc = SEMDRAW_E_TIMEDOUT;
-    /* with ZMQ_IMMEDIATE a send fails until the pipe is up: wait for it within the timeout */
+    /* with ZMQ_IMMEDIATE a send fails until the pipe is up: give it a moment, not the whole timeout */
+    const double connect_deadline = sdk_now_ms() + (c->timeout_ms < CONNECT_WAIT_MS ? c->timeout_ms : CONNECT_WAIT_MS);
     while (pack_and_send(c, req, ZMQ_DONTWAIT) != 0) {
-        const double left = deadline - sdk_now_ms();
+        const double left = connect_deadline - sdk_now_ms();
         zmq_pollitem_t out = {c->dealer, 0, ZMQ_POLLOUT, 0};
-        if (left <= 0 || zmq_poll(&out, 1, (long)left + 1) < 0) goto timeout;
+        if (left <= 0 || zmq_poll(&out, 1, (long)left + 1) < 0) {
+            rearm_wakeup(c);
+            return sdk_fail(SEMDRAW_E_TIMEDOUT, "no connection to semdrawd at %s/control.sock", c->runtime_dir);
+        }
     }
     for (;;) {
         const double left = deadline - sdk_now_ms();

@@ -15,6 +15,7 @@
 
 #include "ring_reader.h"
 #include "golden_util.h"
+#include "daemon_fixture.h"
 #include "semdraw/v1/control.pb-c.h"
 #include "semdraw/v1/ring_abi.h"
 
@@ -30,37 +31,16 @@ static daemon_t start_daemon(int lease_ms)
 {
     daemon_t d = {0};
     snprintf(d.dir, sizeof d.dir, "%s/run", semd_test_tmpdir());
-    char lease[32];
-    snprintf(lease, sizeof lease, "%d", lease_ms);
-    d.pid = fork();
-    ASSERT(d.pid >= 0);
-    if (d.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no daemon behind */
-        if (getenv("WATCHDOG_USEC")) { /* as systemd sets it: for this process only */
-            char pid[32];
-            snprintf(pid, sizeof pid, "%d", (int)getpid());
-            setenv("WATCHDOG_PID", pid, 1);
-        }
-        execl(SEMDRAWD_BIN, "semdrawd", "serve", "--config-file", "/dev/null", "--model",
-              golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"), "--runtime-dir",
-              d.dir, "--lease-ms", lease, (char *)NULL);
-        _exit(127);
-    }
-    char sock[600];
-    snprintf(sock, sizeof sock, "%s/control.sock", d.dir);
-    for (int i = 0; i < 600 && access(sock, F_OK) != 0; i++) usleep(50000);
-    ASSERT(access(sock, F_OK) == 0);
+    d.pid = fixture_start_daemon(d.dir, lease_ms);
     d.ctx = zmq_ctx_new();
     return d;
 }
 
 static int stop_daemon(daemon_t *d)
 {
-    kill(d->pid, SIGTERM);
-    int status = 0;
-    ASSERT(waitpid(d->pid, &status, 0) == d->pid);
+    const int rc = fixture_stop_daemon(d->pid, SIGTERM);
     zmq_ctx_term(d->ctx);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return rc;
 }
 
 static void wait_ready(void *s);

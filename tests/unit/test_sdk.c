@@ -1,0 +1,369 @@
+/*
+ * libsemdraw against a private semdrawd (daemon_fixture.h): connecting,
+ * events through the client's fd, canvases, layers and commits reaching the
+ * frames, viewers and editors, snapshots, closed clients and canvases,
+ * daemon restarts with and without auto-restore, a daemon that goes away.
+ */
+#define _GNU_SOURCE
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "golden_util.h"
+#include "daemon_fixture.h"
+#include "semdraw/semdraw.h"
+
+#define SIDE 64
+
+#define ASSERT_SD(expr)                                                                           \
+    do {                                                                                          \
+        int rc_ = (expr);                                                                         \
+        if (rc_ != SEMDRAW_OK) FAIL("%s: %d (%s): %s", #expr, rc_, semdraw_strerror(rc_), semdraw_last_error()); \
+    } while (0)
+
+static const char *run_dir(void)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/run", semd_test_tmpdir());
+    return dir;
+}
+
+static semdraw_client *connect_to(uint32_t flags, const char *name)
+{
+    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = run_dir(), .client_name = name,
+                              .timeout_ms = 20000, .flags = flags};
+    semdraw_client *c = NULL;
+    ASSERT_SD(semdraw_connect(&o, &c));
+    ASSERT_SD(semdraw_wait_ready(c, 30000));
+    return c;
+}
+
+/* What the event callback saw. */
+typedef struct seen {
+    int frames, closed, restarted, restored, disconnected, model_ready, errors;
+    uint64_t last_seq, last_input, last_canvas;
+    semdraw_canvas *restored_canvas;
+    char closed_reason[256];
+} seen;
+
+static void on_event(void *user, const semdraw_event *ev)
+{
+    seen *s = user;
+    switch (ev->type) {
+    case SEMDRAW_EVENT_FRAME_READY:
+        s->frames++, s->last_seq = ev->seq, s->last_input = ev->input_seq, s->last_canvas = ev->canvas_id;
+        break;
+    case SEMDRAW_EVENT_CANVAS_CLOSED:
+        s->closed++;
+        snprintf(s->closed_reason, sizeof s->closed_reason, "%s", ev->message);
+        break;
+    case SEMDRAW_EVENT_DAEMON_RESTARTED: s->restarted++; break;
+    case SEMDRAW_EVENT_CANVAS_RESTORED: s->restored++, s->restored_canvas = ev->canvas; break;
+    case SEMDRAW_EVENT_DISCONNECTED: s->disconnected++; break;
+    case SEMDRAW_EVENT_MODEL_STATE: s->model_ready += ev->model_state == SEMDRAW_MODEL_READY; break;
+    case SEMDRAW_EVENT_ERROR: s->errors++; break;
+    }
+}
+
+/* The application's loop: poll the client's fd, dispatch, until cond holds or the time is up. */
+#define LOOP_UNTIL(c, cond, ms)                                                                   \
+    do {                                                                                          \
+        struct timespec t0_, t1_;                                                                 \
+        clock_gettime(CLOCK_MONOTONIC, &t0_);                                                     \
+        for (;;) {                                                                                \
+            ASSERT(semdraw_dispatch(c) >= 0);                                                     \
+            if (cond) break;                                                                      \
+            clock_gettime(CLOCK_MONOTONIC, &t1_);                                                 \
+            if ((t1_.tv_sec - t0_.tv_sec) * 1000 + (t1_.tv_nsec - t0_.tv_nsec) / 1000000 > (ms))  \
+                FAIL("timed out waiting for %s", #cond);                                          \
+            struct pollfd p_ = {semdraw_get_fd(c), POLLIN, 0};                                    \
+            poll(&p_, 1, semdraw_get_timeout_ms(c));                                              \
+        }                                                                                         \
+    } while (0)
+
+static uint8_t *half_mask(int left)
+{
+    uint8_t *m = calloc(SIDE * SIDE, 1);
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) m[y * SIDE + x] = (x < SIDE / 2) == left ? 255 : 0;
+    return m;
+}
+
+static semdraw_canvas *new_canvas(semdraw_client *c, uint64_t seed, uint32_t flags)
+{
+    semdraw_canvas_desc d = {.struct_size = sizeof d, .width = SIDE, .height = SIDE,
+                             .flags = SEMDRAW_CANVAS_SEED | flags, .seed = seed};
+    semdraw_canvas *cv = NULL;
+    ASSERT_SD(semdraw_canvas_create(c, &d, &cv));
+    return cv;
+}
+
+static uint32_t add_layer(semdraw_canvas *cv, const char *prompt, const uint8_t *mask)
+{
+    semdraw_layer l = {.struct_size = sizeof l, .fields = SEMDRAW_LAYER_PROMPT | SEMDRAW_LAYER_MASK,
+                       .prompt = prompt, .mask = mask};
+    uint32_t id = 99;
+    ASSERT_SD(semdraw_layer_add(cv, &l, &id));
+    return id;
+}
+
+TEST(versions_and_errors)
+{
+    ASSERT_EQ(semdraw_version(), SEMDRAW_VERSION_HEX);
+    ASSERT_STREQ(semdraw_version_string(), "0.1.0");
+    ASSERT_STREQ(semdraw_strerror(SEMDRAW_E_STALE), "the frame was overwritten while held");
+    ASSERT_STREQ(semdraw_strerror(12345), "unknown status");
+    /* nobody serves this directory: a clear timeout that names the socket */
+    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = semd_test_tmpdir(), .timeout_ms = 300};
+    semdraw_client *c = (semdraw_client *)&o;
+    ASSERT_EQ(semdraw_connect(&o, &c), SEMDRAW_E_TIMEDOUT);
+    ASSERT(c == NULL);
+    ASSERT_CONTAINS(semdraw_last_error(), "control.sock");
+    o.struct_size = 4;
+    ASSERT_EQ(semdraw_connect(&o, &c), SEMDRAW_E_INVAL);
+    ASSERT_CONTAINS(semdraw_last_error(), "struct_size");
+    ASSERT_EQ(semdraw_connect(&o, NULL), SEMDRAW_E_INVAL);
+    /* NULL handles are refused, not dereferenced */
+    ASSERT_EQ(semdraw_dispatch(NULL), SEMDRAW_E_INVAL);
+    ASSERT_EQ(semdraw_get_fd(NULL), SEMDRAW_E_INVAL);
+    ASSERT_EQ(semdraw_canvas_commit(NULL, NULL), SEMDRAW_E_INVAL);
+    ASSERT_EQ(semdraw_frame_wait(NULL, 0, 0), SEMDRAW_E_INVAL);
+    semdraw_disconnect(NULL);
+    semdraw_canvas_release(NULL);
+}
+
+TEST(edits_reach_frames_through_events)
+{
+    const pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *c = connect_to(0, "test-sdk");
+    seen s = {0};
+    ASSERT_SD(semdraw_set_event_callback(c, on_event, &s));
+    semdraw_client_info ci = {.struct_size = sizeof ci};
+    ASSERT_SD(semdraw_client_info_get(c, &ci));
+    ASSERT(ci.instance_id != 0 && ci.protocol_version == 1 && ci.lease_ms == 5000 && ci.model_state == SEMDRAW_MODEL_READY);
+
+    semdraw_canvas *cv = new_canvas(c, 7, 0);
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    ASSERT_SD(semdraw_canvas_info_get(cv, &info));
+    ASSERT(info.canvas_id > 0 && info.width == SIDE && info.seed == 7 && info.is_owner);
+    uint8_t *left = half_mask(1), *right = half_mask(0);
+    ASSERT_EQ(add_layer(cv, "a red fox", left), 0);
+    ASSERT_SD(semdraw_canvas_set_background_color(cv, 0x336699));
+    uint64_t seq = 0;
+    ASSERT_SD(semdraw_canvas_commit(cv, &seq));
+    ASSERT_EQ(seq, 1);
+    ASSERT_SD(semdraw_stream_start(cv, 0));
+    LOOP_UNTIL(c, s.frames > 0 && s.last_input >= 1, 60000);
+    ASSERT_EQ(s.last_canvas, info.canvas_id);
+
+    /* the newest frame, copied and zero-copy */
+    uint8_t rgba[SIDE * SIDE * 4];
+    semdraw_frame f = {.struct_size = sizeof f};
+    ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
+    ASSERT(f.seq >= 1 && f.input_seq == 1 && f.width == SIDE && f.format == SEMDRAW_FORMAT_RGBA8 && rgba[3] == 255);
+    ASSERT_SD(semdraw_frame_wait(cv, f.seq, 30000));
+    ASSERT_SD(semdraw_frame_acquire(cv, &f));
+    ASSERT(f.pixels && f.pixels[3] == 255);
+    semdraw_frame_release(cv, &f); /* may be stale at full speed: either answer is valid here */
+
+    /* a second layer and a prompt change: later frames carry the new input_seq */
+    ASSERT_EQ(add_layer(cv, "a blue bird", right), 1);
+    semdraw_layer edit = {.struct_size = sizeof edit, .fields = SEMDRAW_LAYER_PROMPT | SEMDRAW_LAYER_MASK_STD,
+                          .prompt = "a white fox", .mask_std = 4};
+    ASSERT_SD(semdraw_layer_set(cv, 0, &edit));
+    ASSERT_EQ(semdraw_layer_set(cv, 5, &edit), SEMDRAW_E_NOTFOUND);
+    ASSERT_SD(semdraw_canvas_commit(cv, &seq));
+    ASSERT_EQ(seq, 2);
+    LOOP_UNTIL(c, s.last_input >= 2, 60000);
+    /* refused edits name the problem and change nothing */
+    semdraw_layer bad = {.struct_size = sizeof bad, .fields = SEMDRAW_LAYER_MASK_STRENGTH, .mask_strength = 7};
+    ASSERT_EQ(semdraw_layer_set(cv, 1, &bad), SEMDRAW_E_INVAL);
+    ASSERT_CONTAINS(semdraw_last_error(), "mask_strength");
+    ASSERT_SD(semdraw_layer_remove(cv, 0));
+    ASSERT_EQ(semdraw_layer_remove(cv, 0), SEMDRAW_E_NOTFOUND);
+
+    /* status sees the stream */
+    semdraw_status_info st = {.struct_size = sizeof st};
+    ASSERT_SD(semdraw_status_get(c, &st));
+    ASSERT(st.model_state == SEMDRAW_MODEL_READY && st.n_canvases == 1 && st.canvases[0].streaming &&
+           st.canvases[0].fps > 0 && st.device_memory_bytes > 0);
+    semdraw_status_free(&st);
+
+    /* a snapshot of a stopped canvas: T frames, the last one complete under every commit */
+    ASSERT_SD(semdraw_stream_stop(cv));
+    ASSERT_SD(semdraw_canvas_commit(cv, &seq));
+    usleep(200 * 1000); /* a frame in flight when the stream stopped lands meanwhile */
+    ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
+    const uint64_t before = f.seq;
+    ASSERT_SD(semdraw_canvas_snapshot(cv, 60000));
+    ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
+    ASSERT(f.seq == before + 5 && f.input_seq == seq && !(f.flags & SEMDRAW_FRAME_WARMUP));
+
+    semdraw_canvas_release(cv);
+    free(left), free(right);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+TEST(viewers_read_and_editors_need_the_key)
+{
+    const pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *owner = connect_to(0, "owner"), *other = connect_to(0, "other");
+    seen s = {0};
+    semdraw_set_event_callback(other, on_event, &s);
+    semdraw_canvas *cv = new_canvas(owner, 3, 0);
+    uint8_t *left = half_mask(1);
+    add_layer(cv, "a cat", left);
+    ASSERT_SD(semdraw_canvas_commit(cv, NULL));
+    ASSERT_SD(semdraw_stream_start(cv, 0));
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    semdraw_canvas_info_get(cv, &info);
+
+    /* a viewer: frames and events, no edits, no key */
+    semdraw_canvas *view = NULL;
+    ASSERT_SD(semdraw_canvas_attach(other, info.canvas_id, NULL, &view));
+    semdraw_canvas_info vi = {.struct_size = sizeof vi};
+    semdraw_canvas_info_get(view, &vi);
+    ASSERT(vi.canvas_id == info.canvas_id && !vi.is_owner && vi.width == SIDE);
+    ASSERT_SD(semdraw_frame_wait(view, 0, 60000));
+    LOOP_UNTIL(other, s.frames > 0, 60000);
+    semdraw_layer l = {.struct_size = sizeof l, .fields = SEMDRAW_LAYER_PROMPT, .prompt = "a dog"};
+    ASSERT_EQ(semdraw_layer_set(view, 0, &l), SEMDRAW_E_PERM);
+    ASSERT_EQ(semdraw_canvas_commit(view, NULL), SEMDRAW_E_PERM);
+    uint8_t key[SEMDRAW_KEY_SIZE];
+    ASSERT_EQ(semdraw_canvas_key(view, key), SEMDRAW_E_PERM);
+    semdraw_canvas *bad = NULL;
+    ASSERT_EQ(semdraw_canvas_attach(other, 999, NULL, &bad), SEMDRAW_E_NOTFOUND);
+
+    /* with the owner's key the other client edits too; a wrong key is refused */
+    ASSERT_SD(semdraw_canvas_key(cv, key));
+    key[0] ^= 1;
+    ASSERT_EQ(semdraw_canvas_attach(other, info.canvas_id, key, &bad), SEMDRAW_E_PERM);
+    ASSERT_CONTAINS(semdraw_last_error(), "wrong key");
+    key[0] ^= 1;
+    semdraw_canvas *ed = NULL;
+    ASSERT_SD(semdraw_canvas_attach(other, info.canvas_id, key, &ed));
+    ASSERT_SD(semdraw_layer_set(ed, 0, &l)); /* the daemon's layer id, passed through */
+    uint64_t seq = 0;
+    ASSERT_SD(semdraw_canvas_commit(ed, &seq));
+    ASSERT_EQ(seq, 2);
+    semdraw_canvas_release(ed); /* an editor's release does not close the owner's canvas */
+    ASSERT_SD(semdraw_frame_wait(view, 0, 1000));
+
+    /* the owner closes it: the viewer hears why, and its calls fail cleanly */
+    ASSERT_SD(semdraw_canvas_close(cv));
+    LOOP_UNTIL(other, s.closed == 1, 10000);
+    ASSERT_CONTAINS(s.closed_reason, "closed by its owner");
+    ASSERT_EQ(semdraw_frame_wait(view, UINT64_MAX - 1, 5000), SEMDRAW_E_CLOSED);
+    ASSERT_EQ(semdraw_canvas_snapshot(view, 100), SEMDRAW_E_CLOSED);
+    ASSERT_EQ(semdraw_stream_start(cv, 0), SEMDRAW_E_CLOSED);
+    semdraw_canvas_release(view);
+    semdraw_canvas_release(cv);
+    free(left);
+    semdraw_disconnect(other);
+    semdraw_disconnect(owner);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+TEST(calls_on_a_disconnected_client_fail_cleanly)
+{
+    const pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *c = connect_to(0, "closing");
+    semdraw_canvas *cv = new_canvas(c, 1, 0);
+    semdraw_disconnect(c); /* closes the canvas in the daemon; the handle lives on */
+    semdraw_layer l = {.struct_size = sizeof l, .fields = SEMDRAW_LAYER_PROMPT, .prompt = "x"};
+    ASSERT_EQ(semdraw_layer_add(cv, &l, NULL), SEMDRAW_E_CLOSED);
+    ASSERT_EQ(semdraw_canvas_commit(cv, NULL), SEMDRAW_E_CLOSED);
+    ASSERT_EQ(semdraw_stream_start(cv, 0), SEMDRAW_E_CLOSED);
+    ASSERT_EQ(semdraw_canvas_close(cv), SEMDRAW_E_CLOSED);
+    ASSERT_CONTAINS(semdraw_last_error(), "disconnected");
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    ASSERT_EQ(semdraw_canvas_info_get(cv, &info), SEMDRAW_E_CLOSED);
+    semdraw_canvas_release(cv); /* frees the client too: it was its last handle */
+    /* the daemon dropped the canvas and the session at once (goodbye), not after the lease */
+    semdraw_client *probe = connect_to(0, "probe");
+    semdraw_status_info st = {.struct_size = sizeof st};
+    ASSERT_SD(semdraw_status_get(probe, &st));
+    ASSERT(st.n_canvases == 0 && st.clients == 1);
+    semdraw_status_free(&st);
+    semdraw_disconnect(probe);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+TEST(daemon_restart_is_detected_and_canvases_restored)
+{
+    pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *c = connect_to(SEMDRAW_CONNECT_AUTO_RESTORE, "restoring");
+    semdraw_client *plain = connect_to(0, "plain");
+    seen s = {0}, ps = {0};
+    semdraw_set_event_callback(c, on_event, &s);
+    semdraw_set_event_callback(plain, on_event, &ps);
+    semdraw_canvas *cv = new_canvas(c, 11, 0), *pcv = new_canvas(plain, 12, 0);
+    uint8_t *left = half_mask(1), *right = half_mask(0);
+    ASSERT_EQ(add_layer(cv, "first", left), 0);
+    ASSERT_EQ(add_layer(cv, "second", right), 1);
+    ASSERT_SD(semdraw_layer_remove(cv, 0)); /* after the restore the daemon calls layer 1 "0" */
+    ASSERT_SD(semdraw_canvas_commit(cv, NULL));
+    ASSERT_SD(semdraw_stream_start(cv, 0));
+    ASSERT_SD(semdraw_frame_wait(cv, 0, 60000));
+    semdraw_client_info before = {.struct_size = sizeof before};
+    semdraw_client_info_get(c, &before);
+
+    ASSERT_EQ(fixture_stop_daemon(d, SIGKILL), 128 + SIGKILL); /* mid-stream, rings left behind */
+    d = fixture_start_daemon(run_dir(), 5000);
+    LOOP_UNTIL(c, s.restarted == 1 && s.restored == 1, 60000);
+    ASSERT(s.restored_canvas == cv && s.errors == 0);
+    semdraw_client_info after = {.struct_size = sizeof after};
+    semdraw_client_info_get(c, &after);
+    ASSERT(after.instance_id != before.instance_id);
+    /* the restored canvas streams again from its new ring, with its seed and layers */
+    ASSERT_SD(semdraw_frame_wait(cv, 0, 60000));
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    ASSERT_SD(semdraw_canvas_info_get(cv, &info));
+    ASSERT_EQ(info.seed, 11);
+    semdraw_layer l = {.struct_size = sizeof l, .fields = SEMDRAW_LAYER_PROMPT, .prompt = "second, renamed"};
+    ASSERT_SD(semdraw_layer_set(cv, 1, &l));
+    ASSERT_EQ(semdraw_layer_set(cv, 0, &l), SEMDRAW_E_NOTFOUND);
+    ASSERT_SD(semdraw_canvas_commit(cv, NULL));
+
+    /* without auto-restore the canvas is gone, and says so */
+    LOOP_UNTIL(plain, ps.restarted == 1, 30000);
+    ASSERT_EQ(semdraw_canvas_commit(pcv, NULL), SEMDRAW_E_DAEMON_RESTARTED);
+    ASSERT_CONTAINS(semdraw_last_error(), "restart");
+    semdraw_canvas_release(pcv);
+    semdraw_canvas *fresh = new_canvas(plain, 13, 0); /* the client itself carries on */
+    semdraw_canvas_release(fresh);
+
+    semdraw_canvas_release(cv);
+    free(left), free(right);
+    semdraw_disconnect(plain);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+TEST(a_vanished_daemon_is_reported)
+{
+    const pid_t d = fixture_start_daemon(run_dir(), 400);
+    semdraw_client *c = connect_to(0, "orphan");
+    seen s = {0};
+    semdraw_set_event_callback(c, on_event, &s);
+    semdraw_canvas *cv = new_canvas(c, 1, 0);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGKILL), 128 + SIGKILL);
+    LOOP_UNTIL(c, s.disconnected == 1, 10000);
+    ASSERT_EQ(semdraw_canvas_commit(cv, NULL), SEMDRAW_E_TIMEDOUT);
+    semdraw_canvas_release(cv);
+    semdraw_disconnect(c); /* bounded: no daemon to say goodbye to */
+}
+
+static const struct semd_test tests[] = {
+    TEST_ENTRY(versions_and_errors),
+    TEST_ENTRY(edits_reach_frames_through_events),
+    TEST_ENTRY(viewers_read_and_editors_need_the_key),
+    TEST_ENTRY(calls_on_a_disconnected_client_fail_cleanly),
+    TEST_ENTRY(daemon_restart_is_detected_and_canvases_restored),
+    TEST_ENTRY(a_vanished_daemon_is_reported),
+    {NULL, NULL},
+};
+
+SEMD_TEST_MAIN(tests)
