@@ -168,6 +168,7 @@ if [ -n "${SEMDRAW:-}" ]; then
         --runtime-dir "$run" 2>"$tmp/serve.log" &
     daemon=$!
     for _ in $(seq 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
+    check "semdraw wait-ready" "$SEMDRAW" --runtime-dir "$run" wait-ready
     check "semdraw status" keep "$tmp/status.txt" "$SEMDRAW" --runtime-dir "$run" status
     check "status names the model state" grep -q "model ready" "$tmp/status.txt"
     check "status reports the backend memory" grep -Eq " [1-9][0-9.]* MiB on the device" "$tmp/status.txt"
@@ -179,6 +180,47 @@ if [ -n "${SEMDRAW:-}" ]; then
     check "ten PNGs" test -f "$tmp/client_frames/frame_0009.png"
     expect_fail "semdraw run: bad scene" 1 "cannot load the scene" "$SEMDRAW" --runtime-dir "$run" \
         run "$tmp/bad1.json" --frames 1 --out "$tmp/x"
+
+    # The CLI round trip: a detached canvas driven by one command at a time, each result checked.
+    sd() { "$SEMDRAW" --runtime-dir "$run" "$@"; }
+    export XDG_RUNTIME_DIR="$tmp/xdg" && mkdir -m 700 "$XDG_RUNTIME_DIR"
+    check "canvas create" keep "$tmp/cc.txt" sd canvas create --width 64 --height 64 --seed 5
+    check "create prints the canvas" grep -Eq '^canvas [0-9]+ 64x64 seed 5$' "$tmp/cc.txt"
+    cid=$(awk '{print $2}' "$tmp/cc.txt")
+    check "its key is private to the user" test "$(stat -c %a "$XDG_RUNTIME_DIR/semdraw-cli")" = 700
+    check "canvas list shows it" bash -c "'$SEMDRAW' --runtime-dir '$run' canvas list | grep -q '^canvas $cid 64x64 seed 5 idle'"
+    check "canvas attach (a viewer)" sd canvas attach "$cid"
+    check "write a left-half mask PNG" "$SEMDRAWD" render --model "$models/tiny-sd15" --prompt x --width 64 \
+        --height 64 --steps 1 --seed 1 -o "$tmp/m.png"
+    check "layer set adds a layer from a PNG mask" keep "$tmp/l0.txt" sd layer set "$cid" --prompt "a red fox" \
+        --mask "$tmp/m.png" --mask-std 4
+    check "the new layer is 0, input 1" bash -c "grep -q '^layer 0$' '$tmp/l0.txt' && grep -q '^committed input 1$' '$tmp/l0.txt'"
+    check "layer set adds a second" keep "$tmp/l1.txt" sd layer set "$cid" --prompt "a bird" --mask "$tmp/m.png"
+    check "the second layer is 1" grep -q '^layer 1$' "$tmp/l1.txt"
+    check "layer set changes layer 1" sd layer set "$cid" --layer 1 --prompt "a blue bird" --prompt-strength 0.8
+    expect_fail "layer set: no such layer" 1 "has no layer 7" sd layer set "$cid" --layer 7 --prompt x
+    expect_fail "layer set: a mask of the wrong size" 1 "cannot use it as a mask" sd layer set "$cid" \
+        --mask "$tmp/client_frames/frame_0000.png" --layer 0
+    check "layer remove" sd layer remove "$cid" 0
+    expect_fail "layer remove: twice" 1 "has no layer 0" sd layer remove "$cid" 0
+    check "background set" sd background set "$cid" --prompt "a snowy field" --color 8899aa
+    expect_fail "background set: a bad colour" 2 "RRGGBB" sd background set "$cid" --color blue
+    check "params set: the seed" sd params set "$cid" --seed 9
+    check "stream start" sd stream start "$cid" --fps 20
+    check "watch reports the stream" keep "$tmp/watch.txt" sd watch "$cid" --count 2 --interval 0.5
+    check "watch: two lines with fps" test "$(grep -c "^canvas $cid streaming fps" "$tmp/watch.txt")" -eq 2
+    check "stream stop" sd stream stop "$cid"
+    check "snapshot" keep "$tmp/snap.txt" sd snapshot "$cid" -o "$tmp/snap.png"
+    check "the snapshot reflects every commit" grep -Eq '^frame [0-9]+ input 6 ' "$tmp/snap.txt"
+    check "the snapshot is a 64x64 PNG" bash -c "file '$tmp/snap.png' | grep -q '64 x 64'"
+    expect_fail "a canvas id that is not a number" 2 "not a canvas id" sd snapshot abc -o "$tmp/x.png"
+    expect_fail "someone else's canvas" 1 "no edit key" sd layer set 999 --prompt x
+    check "canvas close" sd canvas close "$cid"
+    check "the canvas is gone" bash -c "! '$SEMDRAW' --runtime-dir '$run' canvas list | grep -q '^canvas $cid '"
+    expect_fail "canvas close: twice" 1 "canvas $cid" sd canvas close "$cid"
+    expect_fail "usage" 2 "usage" sd canvas frobnicate
+    expect_fail "no daemon there" 3 "no semdrawd answers" "$SEMDRAW" --runtime-dir "$tmp/nowhere" --timeout 1 status
+
     kill -TERM "$daemon"
     wait "$daemon"
     check "the daemon stopped cleanly" test $? -eq 0

@@ -14,7 +14,7 @@ cpack -G DEB -B "$out" >"$out/log" 2>&1 || { cat "$out/log"; exit 1; }
 deb=$(ls "$out"/semdraw_*.deb)
 files=$(dpkg-deb -c "$deb" | awk '{print $6}')
 fail=0
-for want in bin/semdrawd bin/semdraw lib/libsemdraw.so.0 include/semdraw/ring_reader.h \
+for want in bin/semdrawd bin/semdraw lib/libsemdraw.so.0 include/semdraw/semdraw.h \
             lib/pkgconfig/semdraw.pc lib/systemd/system/semdrawd.service \
             lib/systemd/user/semdrawd.service lib/sysusers.d/semdraw.conf \
             lib/tmpfiles.d/semdraw.conf share/semdraw/clip/bpe_simple_vocab_16e6.txt.gz; do
