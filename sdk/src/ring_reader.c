@@ -86,45 +86,16 @@ int semdraw_ring_copy_latest(semdraw_ring_reader *r, void *dst, size_t cap, semd
     return semdraw_ring_copy_rows(r, dst, cap, r->h->stride, f);
 }
 
-/* Under the slot's seqlock: the frame's metadata, then (copy) its rows, then the re-check. */
-int semdraw_ring_copy_rows(semdraw_ring_reader *r, void *dst, size_t cap, size_t dst_stride, semdraw_ring_frame *f)
+/*
+ * The newest complete frame under its slot's seqlock: metadata, then (dst)
+ * its rows copied or (pixels) a pointer to them, then the re-check that the
+ * writer did not touch the slot meanwhile. Retries a bounded number of times.
+ */
+static int read_latest(semdraw_ring_reader *r, semdraw_ring_frame *f, uint8_t *dst, size_t dst_stride,
+                       const uint8_t **pixels)
 {
     semdraw_ring_header *h = (semdraw_ring_header *)r->h;
     const size_t row = (size_t)h->width * 4;
-    if (dst_stride < row || cap < dst_stride * (h->height - 1) + row) return SEMDRAW_RING_ENOSPC;
-    if (semdraw_ring_state(r) == SEMDRAW_RING_RETIRED) return SEMDRAW_RING_ERETIRED;
-    for (int attempt = 0; attempt < COPY_RETRIES; attempt++) {
-        const uint64_t s = atomic_load_explicit(&h->latest_seq, memory_order_acquire);
-        if (!s) return SEMDRAW_RING_EAGAIN;
-        semdraw_ring_slot *slot = &h->slots[s % h->slot_count];
-        if (atomic_load_explicit(&slot->lock, memory_order_acquire) != 2 * s) continue;
-        f->seq = s;
-        f->input_seq = atomic_load_explicit(&slot->input_seq, memory_order_relaxed);
-        f->t_render_ns = atomic_load_explicit(&slot->t_render_ns, memory_order_relaxed);
-        f->flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
-        const uint8_t *src = r->base + h->slots_offset + (s % h->slot_count) * h->slot_size;
-        if (dst_stride == h->stride && dst_stride == row)
-            memcpy(dst, src, row * h->height);
-        else
-            for (uint32_t y = 0; y < h->height; y++)
-                memcpy((uint8_t *)dst + y * dst_stride, src + (size_t)y * h->stride, row);
-        atomic_thread_fence(memory_order_acquire); /* the copy happens before the re-check */
-        if (atomic_load_explicit(&slot->lock, memory_order_relaxed) == 2 * s) {
-            f->heartbeat_ns = atomic_load_explicit(&h->writer_heartbeat_ns, memory_order_relaxed);
-            return SEMDRAW_RING_OK;
-        }
-    }
-    return SEMDRAW_RING_ESTALE;
-}
-
-uint64_t semdraw_ring_latest(const semdraw_ring_reader *r)
-{
-    return atomic_load_explicit(&((semdraw_ring_header *)r->h)->latest_seq, memory_order_acquire);
-}
-
-int semdraw_ring_peek(semdraw_ring_reader *r, semdraw_ring_frame *f, const uint8_t **pixels)
-{
-    semdraw_ring_header *h = (semdraw_ring_header *)r->h;
     if (semdraw_ring_state(r) == SEMDRAW_RING_RETIRED) return SEMDRAW_RING_ERETIRED;
     for (int attempt = 0; attempt < COPY_RETRIES; attempt++) {
         const uint64_t s = atomic_load_explicit(&h->latest_seq, memory_order_acquire);
@@ -136,12 +107,34 @@ int semdraw_ring_peek(semdraw_ring_reader *r, semdraw_ring_frame *f, const uint8
         f->t_render_ns = atomic_load_explicit(&slot->t_render_ns, memory_order_relaxed);
         f->flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
         f->heartbeat_ns = atomic_load_explicit(&h->writer_heartbeat_ns, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&slot->lock, memory_order_relaxed) != 2 * s) continue; /* metadata torn */
-        *pixels = r->base + h->slots_offset + (s % h->slot_count) * h->slot_size;
+        const uint8_t *src = r->base + h->slots_offset + (s % h->slot_count) * h->slot_size;
+        if (dst && dst_stride == h->stride && dst_stride == row)
+            memcpy(dst, src, row * h->height);
+        else
+            for (uint32_t y = 0; dst && y < h->height; y++) memcpy(dst + y * dst_stride, src + (size_t)y * h->stride, row);
+        atomic_thread_fence(memory_order_acquire); /* the reads happen before the re-check */
+        if (atomic_load_explicit(&slot->lock, memory_order_relaxed) != 2 * s) continue; /* lapped: torn */
+        if (pixels) *pixels = src;
         return SEMDRAW_RING_OK;
     }
     return SEMDRAW_RING_ESTALE;
+}
+
+int semdraw_ring_copy_rows(semdraw_ring_reader *r, void *dst, size_t cap, size_t dst_stride, semdraw_ring_frame *f)
+{
+    const size_t row = (size_t)r->h->width * 4;
+    if (dst_stride < row || cap < dst_stride * (r->h->height - 1) + row) return SEMDRAW_RING_ENOSPC;
+    return read_latest(r, f, dst, dst_stride, NULL);
+}
+
+uint64_t semdraw_ring_latest(const semdraw_ring_reader *r)
+{
+    return atomic_load_explicit(&((semdraw_ring_header *)r->h)->latest_seq, memory_order_acquire);
+}
+
+int semdraw_ring_peek(semdraw_ring_reader *r, semdraw_ring_frame *f, const uint8_t **pixels)
+{
+    return read_latest(r, f, NULL, 0, pixels);
 }
 
 int semdraw_ring_still_valid(const semdraw_ring_reader *r, uint64_t seq)
