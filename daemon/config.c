@@ -60,6 +60,7 @@ static const int_key int_keys[] = {
     {"max_prompt_bytes", offsetof(semd_config, max_prompt_bytes), 77, 1 << 20},
     {"ring_slots", offsetof(semd_config, ring_slots), 2, 16},
     {"lease_ms", offsetof(semd_config, lease_ms), 100, 3600000},
+    {"max_device_memory_mib", offsetof(semd_config, max_device_memory_mib), 0, 1 << 24},
 };
 
 int semd_config_set(semd_config *c, const char *key, const char *value, const char *where)

@@ -14,6 +14,8 @@
  *   runtime_dir           sockets and frame rings           (default $SEMDRAW_RUNTIME_DIR, else /run/semdraw)
  *   max_canvases_per_client, max_layers, max_side, max_prompt_bytes, ring_slots
  *   lease_ms              a client that sends nothing for this long loses its canvases
+ *   max_device_memory_mib memory the backend may hold for weights and canvases (0: no limit);
+ *                         a canvas that would take it over the limit is refused
  *
  * An unknown key, a malformed line or a value out of range is an error naming
  * the file and the line.
@@ -31,6 +33,7 @@ typedef struct semd_config {
     int device;
     int max_canvases_per_client, max_layers, max_side, max_prompt_bytes, ring_slots;
     int lease_ms;
+    int max_device_memory_mib;
 } semd_config;
 
 /* Defaults, with runtime_dir from $SEMDRAW_RUNTIME_DIR when set. */

@@ -125,6 +125,7 @@ static edit_set *copy_set(const semd_host_edit *edits, int n, int width, int hei
         d->bg_prompt = dup_opt(edits[i].bg_prompt);
         d->bg_negative = dup_opt(edits[i].bg_negative);
         d->bg_rgb = dup_bytes(edits[i].bg_rgb, px * 3);
+        d->params.suffix = NULL; /* never read by SET_PARAMS: keep no pointer into the caller's memory */
     }
     return s;
 }
@@ -140,6 +141,7 @@ static int apply_edit(hcanvas *hc, const semd_host_edit *e)
     case SEMD_HOST_SET_BACKGROUND: return semd_canvas_set_background(hc->c, e->bg_prompt, e->bg_negative, e->bg_rgb);
     case SEMD_HOST_SET_SEED: return semd_canvas_set_seed(hc->c, e->seed);
     case SEMD_HOST_RESET_LATENT: return semd_canvas_reset_latent(hc->c);
+    case SEMD_HOST_SET_PARAMS: return semd_canvas_set_params(hc->c, &e->params, e->fields);
     }
     return semd_error(SEMD_EINVAL, "unknown edit kind %d", (int)e->kind);
 }

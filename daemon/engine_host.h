@@ -39,17 +39,19 @@ typedef enum semd_host_edit_kind {
     SEMD_HOST_REMOVE_LAYER,
     SEMD_HOST_SET_BACKGROUND,
     SEMD_HOST_SET_SEED,
-    SEMD_HOST_RESET_LATENT  /* start over from noise: the next frames are warm-up again */
+    SEMD_HOST_RESET_LATENT, /* start over from noise: the next frames are warm-up again */
+    SEMD_HOST_SET_PARAMS    /* live canvas parameters (semd_canvas_set_params) */
 } semd_host_edit_kind;
 
 typedef struct semd_host_edit {
     semd_host_edit_kind kind;
     int layer_id;
     semd_layer_desc layer;  /* SET_LAYER */
-    unsigned fields;        /* SET_LAYER: SEMD_LAYER_* bits */
+    unsigned fields;        /* SET_LAYER: SEMD_LAYER_* bits; SET_PARAMS: SEMD_CANVAS_PARAM_* bits */
     const char *bg_prompt, *bg_negative;
     const uint8_t *bg_rgb;  /* SET_BACKGROUND: any may be NULL (kept) */
     uint64_t seed;          /* SET_SEED */
+    semd_canvas_params params; /* SET_PARAMS: the fields named by `fields` (suffix is not read) */
 } semd_host_edit;
 
 /*

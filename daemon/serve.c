@@ -476,18 +476,33 @@ static void on_background(request *q, const Semdraw__V1__SetBackground *m)
 }
 
 /*
- * Live parameters: the seed and a latent reset; the others change the canvas's
- * batch layout and are refused by name rather than ignored.
+ * Live parameters, applied with the rest of the commit at the canvas's next
+ * frame boundary: the canvas parameters as one edit (the engine does what
+ * each change needs, semd_canvas_set_params), then the seed, then a latent
+ * reset, so that a fresh start uses the new seed and the new parameters.
  */
 static void on_params(request *q, const Semdraw__V1__SetCanvasParams *m)
 {
     canvas_rec *c = owned(q->s, q->who, m->has_canvas_id, m->canvas_id, q->id, q->id_len, q->req);
     if (!c) return;
     if (semd_validate_params(m, c->n_slots)) return (void)ERR(q, SEMD_EINVAL);
-    if (m->has_guidance_scale || m->has_embedded_guidance_scale || m->has_bootstrap_steps ||
-        m->has_bootstrap_mix_steps || m->has_mask_type || m->has_cover_alpha || m->has_autoflush)
-        return reply_error(q->s, q->id, q->id_len, q->req, SEMD_EUNSUPPORTED,
-                           "set_params: only seed and reset_latent can change on a live canvas so far");
+    semd_canvas_params p = {0}; /* only the fields named in `f` are read */
+    unsigned f = 0;
+    if (m->has_guidance_scale) p.guidance_scale = m->guidance_scale, f |= SEMD_CANVAS_PARAM_GUIDANCE_SCALE;
+    if (m->has_embedded_guidance_scale)
+        p.embedded_guidance_scale = m->embedded_guidance_scale, f |= SEMD_CANVAS_PARAM_EMBEDDED_GUIDANCE_SCALE;
+    if (m->has_bootstrap_steps) p.bootstrap_steps = (int)m->bootstrap_steps, f |= SEMD_CANVAS_PARAM_BOOTSTRAP_STEPS;
+    if (m->has_bootstrap_mix_steps)
+        p.bootstrap_mix_steps = m->bootstrap_mix_steps, f |= SEMD_CANVAS_PARAM_BOOTSTRAP_MIX_STEPS;
+    if (m->has_mask_type) /* the wire enum has the engine's values (validated above) */
+        p.mask_type = (semd_mask_type)m->mask_type, f |= SEMD_CANVAS_PARAM_MASK_TYPE;
+    if (m->has_cover_alpha) p.cover_alpha = m->cover_alpha, f |= SEMD_CANVAS_PARAM_COVER_ALPHA;
+    if (m->has_autoflush) p.autoflush = m->autoflush != 0, f |= SEMD_CANVAS_PARAM_AUTOFLUSH;
+    if (f) {
+        semd_host_edit *e = new_edit(c);
+        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        e->kind = SEMD_HOST_SET_PARAMS, e->params = p, e->fields = f;
+    }
     if (m->has_seed) {
         semd_host_edit *e = new_edit(c);
         if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");

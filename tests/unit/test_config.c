@@ -42,11 +42,13 @@ TEST(file_then_command_line)
                                               "lora=/loras/b.safetensors\n"
                                               "backend = cuda\n"
                                               "max_layers = 8\n"
-                                              "lease_ms = 5000\n")));
+                                              "lease_ms = 5000\n"
+                                              "max_device_memory_mib = 3072\n")));
     ASSERT_STREQ(c.model, "/models/lcm-dreamshaper");
     ASSERT_EQ(c.n_loras, 2);
     ASSERT_STREQ(c.loras[1], "/loras/b.safetensors");
     ASSERT_EQ(c.max_layers, 8);
+    ASSERT_EQ(c.max_device_memory_mib, 3072);
     ASSERT_OK(semd_config_set(&c, "backend", "cpu", "--backend"));   /* the command line wins */
     ASSERT_OK(semd_config_set(&c, "model", "/other", "--model"));
     ASSERT_STREQ(c.backend, "cpu");

@@ -492,11 +492,115 @@ TEST(watchdog_pings_while_the_engine_runs)
     close(fd);
 }
 
+/* set_params on a canvas: done, or the error's message. */
+static void set_params(void *s, Semdraw__V1__SetCanvasParams *m, const char *error)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    BODY(e, set_params, SET_PARAMS, m);
+    Envelope *r = call(s, &e);
+    if (error) return expect_error(r, error);
+    ASSERT_EQ(expect_reply(r)->result_case, SEMDRAW__V1__REPLY__RESULT_DONE);
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+}
+
+static uint64_t commit(void *s, uint64_t canvas)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Commit cm = SEMDRAW__V1__COMMIT__INIT;
+    cm.has_canvas_id = 1, cm.canvas_id = canvas;
+    BODY(e, commit, COMMIT, &cm);
+    Envelope *r = call(s, &e);
+    const uint64_t seq = expect_reply(r)->committed->input_seq;
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    return seq;
+}
+
+/* A snapshot of a canvas that is not streaming: its last frame's pixels (64 x 64 RGBA) and input_seq. */
+static uint64_t snapshot_pixels(void *s, uint64_t canvas, const char *ring, uint8_t *px)
+{
+    Envelope e = SEMDRAW__V1__ENVELOPE__INIT;
+    Semdraw__V1__Snapshot sn = SEMDRAW__V1__SNAPSHOT__INIT;
+    sn.has_canvas_id = 1, sn.canvas_id = canvas;
+    BODY(e, snapshot, SNAPSHOT, &sn);
+    Envelope *r = call(s, &e);
+    const uint64_t frames = expect_reply(r)->snapshot->frames;
+    semdraw__v1__envelope__free_unpacked(r, NULL);
+    semdraw_ring_reader *rd;
+    ASSERT_EQ(semdraw_ring_open(ring, &rd), SEMDRAW_RING_OK);
+    semdraw_ring_frame f = {0};
+    for (int i = 0; i < 3000; i++) {
+        if (semdraw_ring_copy_latest(rd, px, 64 * 64 * 4, &f) == SEMDRAW_RING_OK && f.seq >= frames) break;
+        usleep(10000);
+    }
+    ASSERT(f.seq == frames); /* a fresh canvas: exactly the snapshot's frames */
+    semdraw_ring_close(rd);
+    return f.input_seq;
+}
+
+/*
+ * Every live parameter changes at the next commit: three canvases with the
+ * same seed and layer, snapshotted one after another (so that each runs alone
+ * and the same arithmetic gives the same pixels). Setting the defaults changes
+ * nothing; other values show in the frames made after the commit. Values out
+ * of range are refused before they become an edit.
+ */
+TEST(live_params_change_at_the_next_commit)
+{
+    daemon_t d = start_daemon(10000);
+    void *a = client(&d);
+    char *ring[3];
+    uint64_t canvas[3];
+    for (int i = 0; i < 3; i++) {
+        canvas[i] = create(a, &ring[i]);
+        ASSERT_EQ(add_layer_and_commit(a, canvas[i]), 1);
+    }
+
+    Semdraw__V1__SetCanvasParams m = SEMDRAW__V1__SET_CANVAS_PARAMS__INIT;
+    m.has_canvas_id = 1, m.canvas_id = canvas[0];
+    m.has_guidance_scale = 1, m.guidance_scale = 50.0f;
+    set_params(a, &m, "set_params.guidance_scale: 50 outside [0, 30]");
+    m.guidance_scale = 3.0f, m.has_mask_type = 1, m.mask_type = (Semdraw__V1__MaskType)7;
+    set_params(a, &m, "set_params.mask_type: unknown value 7");
+    m.mask_type = SEMDRAW__V1__MASK_TYPE__MASK_DISCRETE, m.has_bootstrap_steps = 1, m.bootstrap_steps = 6;
+    set_params(a, &m, "exceeds the canvas's 5 timesteps");
+    m.bootstrap_steps = 2, m.has_cover_alpha = 1, m.cover_alpha = -0.5f;
+    set_params(a, &m, "set_params.cover_alpha");
+    m.cover_alpha = 0.6f, m.has_embedded_guidance_scale = 1, m.embedded_guidance_scale = 4.0f;
+    m.has_bootstrap_mix_steps = 1, m.bootstrap_mix_steps = 1.5f, m.has_autoflush = 1, m.autoflush = 1;
+    set_params(a, &m, NULL); /* CFG on, and every other parameter changed */
+    ASSERT_EQ(commit(a, canvas[0]), 2);
+
+    Semdraw__V1__SetCanvasParams defaults = SEMDRAW__V1__SET_CANVAS_PARAMS__INIT;
+    defaults.has_canvas_id = 1, defaults.canvas_id = canvas[1];
+    defaults.has_guidance_scale = 1, defaults.guidance_scale = 1.0f;
+    defaults.has_embedded_guidance_scale = 1, defaults.embedded_guidance_scale = 8.5f;
+    defaults.has_bootstrap_steps = 1, defaults.bootstrap_steps = 1;
+    defaults.has_bootstrap_mix_steps = 1, defaults.bootstrap_mix_steps = 1.0f;
+    defaults.has_mask_type = 1, defaults.mask_type = SEMDRAW__V1__MASK_TYPE__MASK_CONTINUOUS;
+    defaults.has_cover_alpha = 1, defaults.cover_alpha = 0.3f, defaults.has_autoflush = 1;
+    set_params(a, &defaults, NULL);
+    ASSERT_EQ(commit(a, canvas[1]), 2);
+
+    static uint8_t px[3][64 * 64 * 4];
+    ASSERT_EQ(snapshot_pixels(a, canvas[0], ring[0], px[0]), 2); /* the frames reflect the commit */
+    ASSERT_EQ(snapshot_pixels(a, canvas[1], ring[1], px[1]), 2);
+    ASSERT_EQ(snapshot_pixels(a, canvas[2], ring[2], px[2]), 1);
+    ASSERT(memcmp(px[1], px[2], sizeof px[1]) == 0); /* the defaults: the same canvas, so any difference */
+    size_t moved = 0; /* ... is the new parameters' (the tiny model's frames move little: ~9% of bytes) */
+    for (size_t i = 0; i < sizeof px[0]; i++) moved += px[0][i] != px[2][i];
+    if (moved < sizeof px[0] / 100) FAIL("the new parameters hardly show: %zu bytes of %zu differ", moved, sizeof px[0]);
+
+    zmq_close(a);
+    ASSERT_EQ(stop_daemon(&d), 0);
+    for (int i = 0; i < 3; i++) free(ring[i]);
+}
+
 static const struct semd_test tests[] = {
     TEST_ENTRY(session_canvas_stream_and_shutdown),
     TEST_ENTRY(silent_clients_lose_their_canvases),
     TEST_ENTRY(eight_clients_and_a_killed_one),
     TEST_ENTRY(watchdog_pings_while_the_engine_runs),
+    TEST_ENTRY(live_params_change_at_the_next_commit),
     {0},
 };
 

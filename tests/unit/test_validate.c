@@ -128,11 +128,34 @@ TEST(layers_backgrounds_params_streams)
     ASSERT_OK(semd_validate_start(&st, &l));
 }
 
+/* Every live canvas parameter is range-checked before it becomes an edit. */
+TEST(live_params)
+{
+    Semdraw__V1__SetCanvasParams p = SEMDRAW__V1__SET_CANVAS_PARAMS__INIT;
+    ASSERT_OK(semd_validate_params(&p, 5)); /* nothing to change */
+    p.has_guidance_scale = 1, p.guidance_scale = 31;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.guidance_scale: 31 outside [0, 30]");
+    p.guidance_scale = -1;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.guidance_scale");
+    p.guidance_scale = 7.5f, p.has_embedded_guidance_scale = 1, p.embedded_guidance_scale = INFINITY;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.embedded_guidance_scale");
+    p.embedded_guidance_scale = 8.5f, p.has_bootstrap_mix_steps = 1, p.bootstrap_mix_steps = NAN;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.bootstrap_mix_steps");
+    p.bootstrap_mix_steps = 2.5f, p.has_mask_type = 1, p.mask_type = (Semdraw__V1__MaskType)3;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.mask_type: unknown value 3");
+    p.mask_type = (Semdraw__V1__MaskType)-1;
+    REJECT(semd_validate_params(&p, 5), SEMD_EINVAL, "set_params.mask_type: unknown value -1");
+    p.mask_type = SEMDRAW__V1__MASK_TYPE__MASK_DISCRETE, p.has_bootstrap_steps = 1, p.bootstrap_steps = 5;
+    p.has_cover_alpha = 1, p.cover_alpha = 1.0f, p.has_autoflush = 1, p.autoflush = 1;
+    ASSERT_OK(semd_validate_params(&p, 5)); /* every bound is inclusive */
+}
+
 static const struct semd_test tests[] = {
     TEST_ENTRY(text),
     TEST_ENTRY(create_canvas),
     TEST_ENTRY(masks),
     TEST_ENTRY(layers_backgrounds_params_streams),
+    TEST_ENTRY(live_params),
     {0},
 };
 

@@ -48,6 +48,26 @@ static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 /* ---- validation and schedule ---- */
 
+/* The fields that may change live, those named by `fields` (SEMD_CANVAS_PARAM_* bits). */
+static int check_live_values(const semd_canvas_params *p, unsigned fields)
+{
+    if ((fields & SEMD_CANVAS_PARAM_GUIDANCE_SCALE) && !(p->guidance_scale >= 0 && p->guidance_scale < 100))
+        return semd_error(SEMD_EINVAL, "canvas: guidance_scale %g outside [0, 100)", p->guidance_scale);
+    if ((fields & SEMD_CANVAS_PARAM_EMBEDDED_GUIDANCE_SCALE) && !isfinite(p->embedded_guidance_scale))
+        return semd_error(SEMD_EINVAL, "canvas: embedded_guidance_scale %g is not a finite number",
+                          p->embedded_guidance_scale);
+    if ((fields & SEMD_CANVAS_PARAM_BOOTSTRAP_STEPS) && p->bootstrap_steps < 0)
+        return semd_error(SEMD_EINVAL, "canvas: bootstrap_steps %d is negative", p->bootstrap_steps);
+    if ((fields & SEMD_CANVAS_PARAM_BOOTSTRAP_MIX_STEPS) && !(p->bootstrap_mix_steps >= 0))
+        return semd_error(SEMD_EINVAL, "canvas: bootstrap_mix_steps %g is not >= 0", p->bootstrap_mix_steps);
+    if ((fields & SEMD_CANVAS_PARAM_MASK_TYPE) && (unsigned)p->mask_type > SEMD_MASK_DISCRETE)
+        return semd_error(SEMD_EINVAL, "canvas: mask_type %d is not continuous (0), semi-continuous (1) "
+                          "or discrete (2)", (int)p->mask_type);
+    if ((fields & SEMD_CANVAS_PARAM_COVER_ALPHA) && !(p->cover_alpha >= 0 && p->cover_alpha <= 1))
+        return semd_error(SEMD_EINVAL, "canvas: cover_alpha %g outside [0, 1]", p->cover_alpha);
+    return SEMD_OK;
+}
+
 static int check_params(const semd_sd_models *m, const semd_canvas_params *p)
 {
     if (!m || !m->tokenizer || !m->clip || !m->unet || !m->scheduler)
@@ -64,10 +84,8 @@ static int check_params(const semd_sd_models *m, const semd_canvas_params *p)
         if (p->timesteps[k] < 0 || p->timesteps[k] >= grid || (k && p->timesteps[k] <= p->timesteps[k - 1]))
             return semd_error(SEMD_EINVAL, "canvas: timesteps must increase strictly within 0..%d "
                               "(entry %d is %d)", grid - 1, k, p->timesteps[k]);
-    if (p->bootstrap_steps < 0 || !(p->bootstrap_mix_steps >= 0) || !(p->cover_alpha >= 0 && p->cover_alpha <= 1) ||
-        !(p->guidance_scale >= 0 && p->guidance_scale < 100))
-        return semd_error(SEMD_EINVAL, "canvas: bootstrap_steps, bootstrap_mix_steps, guidance_scale "
-                          ">= 0 and cover_alpha in [0,1] are required");
+    int rc = check_live_values(p, SEMD_CANVAS_PARAM_ALL);
+    if (rc) return rc;
     if (semd_unet_config_of(m->unet)->addition_time_embed_dim)
         return semd_error(SEMD_EUNSUPPORTED, "canvas: SDXL-style UNets are not supported yet");
     return SEMD_OK;
@@ -126,15 +144,18 @@ static int blend_layer(semd_canvas *c, canvas_layer *l)
         if (!l->e_u && !(l->e_u = malloc(n * sizeof(float)))) return semd_error(SEMD_ENOMEM, "canvas: out of memory");
         for (size_t i = 0; i < n; i++)
             l->e_u[i] = c->e_bg_neg[i] + l->prompt_strength * (l->e_neg_raw[i] - c->e_bg_neg[i]);
+    } else {
+        /* nothing to blend against (CFG never on, or off since the background negative changed):
+         * drop a stale blend, encode_negatives makes a fresh one once CFG needs it */
+        free(l->e_u), l->e_u = NULL;
     }
     c->ctx_dirty = 1;
     return SEMD_OK;
 }
 
-/* Negative embeddings exist only while CFG is on (D3): encode what is missing. */
-static int ensure_negatives(semd_canvas *c)
+/* Encode and blend the negatives that are missing (cached ones stay, also while CFG is off). */
+static int encode_negatives(semd_canvas *c)
 {
-    if (!semd_canvas_cfg(c)) return SEMD_OK;
     int rc = c->e_bg_neg ? SEMD_OK : encode_prompt(c, c->bg_negative, &c->e_bg_neg);
     for (int i = 0; !rc && i < c->P; i++) {
         canvas_layer *l = c->layers[i];
@@ -143,6 +164,12 @@ static int ensure_negatives(semd_canvas *c)
         if (!rc) rc = blend_layer(c, l);
     }
     return rc;
+}
+
+/* Negatives are encoded only once CFG needs them (D3). */
+static int ensure_negatives(semd_canvas *c)
+{
+    return semd_canvas_cfg(c) ? encode_negatives(c) : SEMD_OK;
 }
 
 /* ---- masks ---- */
@@ -155,18 +182,28 @@ static int mask_params(const semd_canvas *c, semd_mask_params *mp)
     return SEMD_OK;
 }
 
-/* Every layer from its cached normalised mask (S7). */
+static void swap_floats(float **a, float **b)
+{
+    float *t = *a;
+    *a = *b, *b = t;
+}
+
+/*
+ * Every layer from its cached normalised mask (S7), into fresh arrays that
+ * replace M, Cnt, G and the shifts only on success (a failure keeps the old ones).
+ */
 static int process_all_masks(semd_canvas *c)
 {
     const double t0 = semd_canvas_now_ms();
-    const size_t img = (size_t)c->H * c->W;
-    const int P = c->P;
-    float *masks = calloc((size_t)(P ? P : 1) * img, sizeof(float));
-    float *std = malloc((size_t)(P ? P : 1) * sizeof(float)), *strength = malloc((size_t)(P ? P : 1) * sizeof(float));
-    free(c->M), free(c->shifts);
-    c->M = calloc((size_t)(P ? P : 1) * c->T * c->hw, sizeof(float));
-    c->shifts = calloc((size_t)(P ? P : 1) * c->T * 2, sizeof(int));
-    int rc = (!masks || !std || !strength || !c->M || !c->shifts) ? semd_error(SEMD_ENOMEM, "canvas: out of memory") : 0;
+    const size_t img = (size_t)c->H * c->W, slots = (size_t)c->T * c->hw;
+    const int P = c->P, Pn = P ? P : 1;
+    float *masks = calloc((size_t)Pn * img, sizeof(float));
+    float *std = malloc((size_t)Pn * sizeof(float)), *strength = malloc((size_t)Pn * sizeof(float));
+    float *M = calloc((size_t)Pn * slots, sizeof(float)), *cnt = calloc(slots, sizeof(float));
+    float *G = malloc(slots * sizeof(float));
+    int *shifts = calloc((size_t)Pn * c->T * 2, sizeof(int));
+    int rc = (!masks || !std || !strength || !M || !cnt || !G || !shifts)
+                 ? semd_error(SEMD_ENOMEM, "canvas: out of memory") : 0;
     for (int i = 0; !rc && i < P; i++) {
         if (c->layers[i]->mask) memcpy(masks + i * img, c->layers[i]->mask, img * sizeof(float));
         std[i] = c->layers[i]->std;
@@ -174,12 +211,14 @@ static int process_all_masks(semd_canvas *c)
     }
     semd_mask_params mp;
     mask_params(c, &mp);
-    if (!rc && P) rc = semd_mask_process(&mp, P, masks, std, strength, c->M, c->cnt, c->G, c->shifts);
-    if (!rc && !P) {
-        memset(c->cnt, 0, (size_t)c->T * c->hw * sizeof(float));
-        for (size_t i = 0; i < (size_t)c->T * c->hw; i++) c->G[i] = 1.0f;
+    if (!rc && P) rc = semd_mask_process(&mp, P, masks, std, strength, M, cnt, G, shifts);
+    for (size_t i = 0; !rc && !P && i < slots; i++) G[i] = 1.0f; /* S3: Cnt = 0, G = 1 */
+    if (!rc) {
+        swap_floats(&c->M, &M), swap_floats(&c->cnt, &cnt), swap_floats(&c->G, &G);
+        int *old = c->shifts;
+        c->shifts = shifts, shifts = old;
     }
-    free(masks), free(std), free(strength);
+    free(masks), free(std), free(strength), free(M), free(cnt), free(G), free(shifts);
     c->stats.mask_updates++;
     c->stats.ms_mask += semd_canvas_now_ms() - t0;
     return rc;
@@ -518,6 +557,53 @@ int semd_canvas_reset_latent(semd_canvas *c)
     memset(c->stock, 0, (size_t)c->T * c->n * sizeof(float));
     c->since_reset = 0;
     c->flushed = 0;
+    return SEMD_OK;
+}
+
+/* ---- live parameters ---- */
+
+/* Mask settings changed: all layers again (S7), the old settings kept if that fails. */
+static int remask(semd_canvas *c, semd_mask_type type, float cover_alpha)
+{
+    const semd_mask_type old_type = c->p.mask_type;
+    const float old_alpha = c->p.cover_alpha;
+    c->p.mask_type = type, c->p.cover_alpha = cover_alpha;
+    int rc = process_all_masks(c);
+    if (rc) c->p.mask_type = old_type, c->p.cover_alpha = old_alpha;
+    return rc;
+}
+
+static void copy_live_fields(semd_canvas_params *dst, const semd_canvas_params *src, unsigned fields)
+{
+    if (fields & SEMD_CANVAS_PARAM_GUIDANCE_SCALE) dst->guidance_scale = src->guidance_scale;
+    if (fields & SEMD_CANVAS_PARAM_EMBEDDED_GUIDANCE_SCALE) dst->embedded_guidance_scale = src->embedded_guidance_scale;
+    if (fields & SEMD_CANVAS_PARAM_BOOTSTRAP_STEPS) dst->bootstrap_steps = src->bootstrap_steps;
+    if (fields & SEMD_CANVAS_PARAM_BOOTSTRAP_MIX_STEPS) dst->bootstrap_mix_steps = src->bootstrap_mix_steps;
+    if (fields & SEMD_CANVAS_PARAM_MASK_TYPE) dst->mask_type = src->mask_type;
+    if (fields & SEMD_CANVAS_PARAM_COVER_ALPHA) dst->cover_alpha = src->cover_alpha;
+    if (fields & SEMD_CANVAS_PARAM_AUTOFLUSH) dst->autoflush = src->autoflush;
+}
+
+int semd_canvas_set_params(semd_canvas *c, const semd_canvas_params *p, unsigned fields)
+{
+    if (!c || !p) return semd_error(SEMD_EINVAL, "canvas: set_params: no canvas or no parameters");
+    if (fields & ~(unsigned)SEMD_CANVAS_PARAM_ALL)
+        return semd_error(SEMD_EINVAL, "canvas: set_params: unknown field bits 0x%x (size, timesteps, "
+                          "profile and decoder are fixed at creation)", fields & ~(unsigned)SEMD_CANVAS_PARAM_ALL);
+    int rc = check_live_values(p, fields);
+    if (rc) return rc;
+    semd_canvas_params next = c->p;
+    copy_live_fields(&next, p, fields);
+    /* the work that can fail first, so that a failure changes nothing the next frame would see */
+    if (next.guidance_scale > 1.0f) rc = encode_negatives(c);
+    if (!rc && (next.mask_type != c->p.mask_type || next.cover_alpha != c->p.cover_alpha))
+        rc = remask(c, next.mask_type, next.cover_alpha);
+    if (rc) return rc;
+    const int cfg_switch = (next.guidance_scale > 1.0f) != semd_canvas_cfg(c);
+    const int new_boot = next.bootstrap_mix_steps != c->p.bootstrap_mix_steps;
+    c->p = next; /* suffix: the canvas's own copy, carried over from c->p */
+    if (new_boot) build_boot(c);
+    if (cfg_switch) c->ctx_dirty = 1; /* the batch doubles or halves: per-sample contexts again */
     return SEMD_OK;
 }
 

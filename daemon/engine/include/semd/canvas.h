@@ -5,9 +5,10 @@
  *
  * A canvas holds its own seed, noises, latent buffer and caches; several
  * canvases share one set of loaded models. Every edit (background, layers,
- * seed, noise) takes effect at the next frame and costs only what it must:
- * a mask edit re-runs the mask preprocessing (never the text encoder), a
- * prompt edit re-encodes that one prompt, a background image is encoded once.
+ * seed, noise, parameters) takes effect at the next frame and costs only what
+ * it must: a mask edit re-runs the mask preprocessing (never the text
+ * encoder), a prompt edit re-encodes that one prompt, a background image is
+ * encoded once.
  * Everything that depends only on the inputs (quantised masks, counts,
  * centering shifts, blended embeddings) is computed at edit time.
  *
@@ -38,7 +39,11 @@ typedef enum semd_profile {
 
 typedef enum semd_decoder_kind { SEMD_DECODER_TAESD, SEMD_DECODER_VAE } semd_decoder_kind;
 
-/* Fixed at creation (S10): size, timesteps, profile, decoder; the rest may change later. */
+/*
+ * Fixed at creation: size, timesteps, profile and decoder (S10), and so far the
+ * suffix and the P4 mask defaults. The seed has its own setter; the CFG,
+ * bootstrap, mask and autoflush fields change live with semd_canvas_set_params.
+ */
 typedef struct semd_canvas_params {
     int width, height;        /* pixels, multiples of 8 */
     uint64_t seed;
@@ -127,6 +132,56 @@ int semd_canvas_set_frame_noise(semd_canvas *c, const float *noise);
 
 /* Zero the latent buffer and the stock noise: the next T-1 frames are warm-up again. */
 int semd_canvas_reset_latent(semd_canvas *c);
+
+/* ---- live parameters ---- */
+
+/* Which fields of a semd_canvas_params semd_canvas_set_params changes. */
+enum {
+    SEMD_CANVAS_PARAM_GUIDANCE_SCALE = 1 << 0,
+    SEMD_CANVAS_PARAM_EMBEDDED_GUIDANCE_SCALE = 1 << 1,
+    SEMD_CANVAS_PARAM_BOOTSTRAP_STEPS = 1 << 2,
+    SEMD_CANVAS_PARAM_BOOTSTRAP_MIX_STEPS = 1 << 3,
+    SEMD_CANVAS_PARAM_MASK_TYPE = 1 << 4,
+    SEMD_CANVAS_PARAM_COVER_ALPHA = 1 << 5,
+    SEMD_CANVAS_PARAM_AUTOFLUSH = 1 << 6,
+    SEMD_CANVAS_PARAM_ALL = (1 << 7) - 1
+};
+
+/*
+ * Change the fields of `p` named by `fields` (SEMD_CANVAS_PARAM_* bits; the
+ * other fields of `p` are not read) from the next frame on (section 9.1).
+ * The values are checked as semd_canvas_new checks them; an invalid value or
+ * an unknown bit is SEMD_EINVAL naming the field, and any failure leaves the
+ * canvas as it was. A value equal to the current one costs nothing.
+ *
+ *   guidance_scale   crossing 1 turns CFG on or off (D3): the UNet batch
+ *                    doubles or halves from the next frame. Turning it on
+ *                    encodes the negative prompts not encoded yet (background
+ *                    and layers) now, blended against the current background
+ *                    negative; encoded negatives stay cached while CFG is off.
+ *                    (So in the reference profile a layer added before a
+ *                    background-negative change, with CFG off until after it,
+ *                    is blended against the new background negative, where a
+ *                    canvas with CFG on throughout keeps the old blend, P3.)
+ *   embedded_guidance_scale  the guidance embedding of the next frame (S5).
+ *   bootstrap_steps  read every frame (beta_k and the P1 centering).
+ *   bootstrap_mix_steps  rebuilds the bootstrap latents from the cached white
+ *                    and background latents (no VAE pass).
+ *   mask_type, cover_alpha  re-run the mask preprocessing of every layer from
+ *                    its cached normalised mask (S7; in the reference profile
+ *                    too, which replaces any P4 incremental counts).
+ *   autoflush        on: the next step flushes first unless the canvas is
+ *                    flushed (S1, section 7.5).
+ *
+ * None of these clears "flushed", and none touches the stream: the latent
+ * buffer and the fixed and stock noises are kept, so the in-flight slots
+ * finish their remaining steps under the new values, as after a prompt or mask
+ * edit (section 7.4), and the change has converged T frames later. This holds
+ * for a CFG switch as well: the buffer holds re-noised x0 estimates, which do
+ * not depend on how the UNet batch is laid out (the batch is rebuilt from the
+ * buffer every frame). Follow with semd_canvas_reset_latent to start over.
+ */
+int semd_canvas_set_params(semd_canvas *c, const semd_canvas_params *p, unsigned fields);
 
 /* ---- frames ---- */
 
