@@ -40,6 +40,7 @@ typedef struct hcanvas {
     double last_frame_ms, fps, latency_ms;
     int pending;               /* guarded: commits in the mailbox */
     uint64_t shown_frames, shown_input_seq; /* guarded copies of frame_seq and applied_seq */
+    size_t memory;             /* guarded: semd_canvas_memory after the latest round */
     char error[256];
     struct hcanvas *next;
 } hcanvas;
@@ -71,6 +72,7 @@ struct semd_host {
     void *on_frame_ctx;
     uint64_t progress; /* loop passes, read by the watchdog (atomic) */
     int idle;          /* waiting for work (atomic) */
+    uint64_t rr_after; /* guarded: the last canvas of the previous round; the next one starts after it */
 };
 
 static double now_ms(void)
@@ -217,6 +219,7 @@ static void run_create(semd_host *h, cmd *c)
     c->canvas_id = hc->id;
     c->ring_path = strdup(semd_ring_path(hc->ring));
     pthread_mutex_lock(&h->mu);
+    hc->memory = semd_canvas_memory(hc->c);
     hc->next = h->canvases, h->canvases = hc;
     pthread_mutex_unlock(&h->mu);
 }
@@ -249,23 +252,41 @@ static void run_close(semd_host *h, cmd *c)
 
 #define MAX_DUE 64
 
-/* Under the mutex: the streaming canvases whose next frame is due, with their mail taken. */
+/* Due now: streaming with its frame time reached, or a snapshot still owing frames. */
+static int is_due(const hcanvas *hc, double now, double *wait_ms)
+{
+    if (!hc->streaming) return hc->snapshot_left > 0;
+    if (hc->next_due_ms > now) {
+        if (hc->next_due_ms - now < *wait_ms) *wait_ms = hc->next_due_ms - now;
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Under the mutex: the canvases whose next frame is due, with their mail
+ * taken, at most MAX_DUE per round. The scan starts after the last canvas of
+ * the previous round and wraps, so with more canvases due than a round takes
+ * every one gets its turn (round robin) instead of the list's head every time.
+ */
 static int collect_due(semd_host *h, double now, hcanvas **due, edit_set **mail, double *wait_ms)
 {
-    int n = 0;
     *wait_ms = 1000.0; /* heartbeat at least once a second */
-    for (hcanvas *hc = h->canvases; hc; hc = hc->next) {
-        if (!hc->streaming && hc->snapshot_left <= 0) continue;
-        if (hc->streaming && hc->next_due_ms > now) {
-            if (hc->next_due_ms - now < *wait_ms) *wait_ms = hc->next_due_ms - now;
-            continue;
+    hcanvas *start = h->canvases;
+    for (hcanvas *hc = h->canvases; hc; hc = hc->next)
+        if (hc->id == h->rr_after) start = hc->next ? hc->next : h->canvases;
+    int n = 0;
+    for (hcanvas *hc = start; hc && n < MAX_DUE;) {
+        if (is_due(hc, now, wait_ms)) {
+            mail[n] = hc->mail_head;
+            hc->mail_head = hc->mail_tail = NULL;
+            hc->pending = 0;
+            if (!hc->streaming) hc->snapshot_left--;
+            due[n++] = hc;
+            h->rr_after = hc->id;
         }
-        if (n == MAX_DUE) break;
-        mail[n] = hc->mail_head;
-        hc->mail_head = hc->mail_tail = NULL;
-        hc->pending = 0;
-        if (!hc->streaming) hc->snapshot_left--;
-        due[n++] = hc;
+        hc = hc->next ? hc->next : h->canvases;
+        if (hc == start) break;
     }
     return n;
 }
@@ -298,6 +319,7 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     const double now = now_ms();
     pthread_mutex_lock(&h->mu);
     for (int i = 0; ok && i < n; i++) note_frame(due[i], now);
+    for (int i = 0; i < n; i++) due[i]->memory = semd_canvas_memory(due[i]->c);
     for (int i = 0; i < n; i++) {
         /* the first frame after a start pays one-time setup: pace from its end, not its start */
         if (due[i]->fresh) due[i]->next_due_ms = now, due[i]->fresh = 0;
@@ -488,6 +510,15 @@ int semd_host_stop_stream(semd_host *h, uint64_t canvas_id)
     return hc ? SEMD_OK : semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id);
 }
 
+uint64_t semd_host_memory(semd_host *h)
+{
+    uint64_t total = 0;
+    pthread_mutex_lock(&h->mu);
+    for (hcanvas *hc = h->canvases; hc; hc = hc->next) total += hc->memory;
+    pthread_mutex_unlock(&h->mu);
+    return total;
+}
+
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap)
 {
     pthread_mutex_lock(&h->mu);
@@ -504,6 +535,7 @@ int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats
     hcanvas *hc = find(h, canvas_id);
     if (hc) {
         out->streaming = hc->streaming;
+        out->memory_bytes = hc->memory;
         out->target_fps = hc->interval_ms > 0.0 ? (float)(1000.0 / hc->interval_ms) : 0.0f;
         out->fps = (float)hc->fps, out->latency_ms = (float)hc->latency_ms;
         out->pending_commits = hc->pending;

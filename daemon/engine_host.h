@@ -81,6 +81,7 @@ typedef struct semd_host_canvas_stats {
     int pending_commits;   /* commits waiting for the canvas's next frame boundary */
     uint64_t frames;       /* frames published so far */
     uint64_t input_seq;    /* the commit the newest frame reflects */
+    uint64_t memory_bytes; /* semd_canvas_memory as of its latest round */
 } semd_host_canvas_stats;
 int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats *out);
 
@@ -90,6 +91,9 @@ int semd_host_get_stats(semd_host *h, uint64_t canvas_id, semd_host_canvas_stats
  * count stops moving is stuck; the systemd watchdog follows this.
  */
 uint64_t semd_host_progress(semd_host *h, int *idle);
+
+/* What all canvases hold between frames (semd_canvas_memory), as of their latest rounds. */
+uint64_t semd_host_memory(semd_host *h);
 
 /* The last error the engine thread met on this canvas (an edit that failed), or "". */
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap);

@@ -343,6 +343,25 @@ static void canvas_info_reply(request *q, canvas_rec *c)
     reply(q->s, q->id, q->id_len, q->req, &r);
 }
 
+/* What the daemon holds: the backend's tensors (weights, batch contexts) and the canvases' state. */
+static uint64_t held_memory(server *s)
+{
+    uint64_t in_use = 0;
+    semd_backend_memory(s->be, &in_use, NULL);
+    return in_use + (s->host ? semd_host_memory(s->host) : 0);
+}
+
+/* max_device_memory_mib: refuse what would grow the daemon past it (0: no limit). */
+static int over_memory_limit(request *q, const char *what)
+{
+    const uint64_t limit = (uint64_t)q->s->cfg.max_device_memory_mib << 20, held = held_memory(q->s);
+    if (!limit || held <= limit) return 0;
+    semd_error(SEMD_ENOMEM, "%s: the daemon would hold %.1f MiB, over its limit of %d MiB (max_device_memory_mib)",
+               what, (double)held / (1 << 20), q->s->cfg.max_device_memory_mib);
+    ERR(q, SEMD_ENOMEM);
+    return 1;
+}
+
 static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
 {
     server *s = q->s;
@@ -367,9 +386,15 @@ static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
     canvas_rec *c = calloc(1, sizeof *c);
     if (!c) return (void)reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
     const int slots = m->has_ring_slots ? (int)m->ring_slots : s->cfg.ring_slots;
+    if (over_memory_limit(q, "create")) return free(c);
     if (semd_host_create_canvas(s->host, &p, slots, &c->canvas_id, &c->ring_path)) {
         free(c);
         return (void)ERR(q, SEMD_EINVAL);
+    }
+    if (over_memory_limit(q, "create")) { /* the canvas itself does not fit */
+        semd_host_close_canvas(s->host, c->canvas_id);
+        free(c->ring_path), free(c);
+        return;
     }
     c->owner = q->who->session_id, c->seed = p.seed;
     c->detached = m->has_detached && m->detached;
@@ -415,6 +440,7 @@ static void on_set_layer(request *q, const Semdraw__V1__SetLayer *m)
     if (!c) return;
     if (semd_validate_set_layer(m, c->width, c->height, &q->s->limits)) return (void)ERR(q, SEMD_EINVAL);
     if (check_layer(q, c, m->has_layer_id, m->layer_id)) return;
+    if (!m->has_layer_id && over_memory_limit(q, "add layer")) return;
     uint8_t *mask = m->mask ? malloc((size_t)c->width * c->height) : NULL;
     semd_host_edit *e = (m->mask && !mask) ? NULL : new_edit(c);
     if (!e) {
@@ -625,9 +651,7 @@ static void on_status(request *q)
         queued += (uint32_t)fill_canvas_info(s, c, &infos[n]);
         ptrs[n] = &infos[n];
     }
-    uint64_t in_use = 0;
-    semd_backend_memory(s->be, &in_use, NULL);
-    st.has_device_memory_bytes = 1, st.device_memory_bytes = in_use;
+    st.has_device_memory_bytes = 1, st.device_memory_bytes = held_memory(s);
     st.has_queue_depth = 1, st.queue_depth = queued;
     int clients = 0;
     for (session *x = s->sessions; x; x = x->next) clients++;

@@ -15,8 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Start the daemon on `dir` and wait for its control socket (not for the model: it loads meanwhile). */
-static inline pid_t fixture_start_daemon(const char *dir, int lease_ms)
+/*
+ * Start the daemon on `dir` and wait for its control socket (not for the
+ * model: it loads meanwhile). `extra`: more "--key", "value" arguments, NULL-terminated, or NULL.
+ */
+static inline pid_t fixture_start_daemon_with(const char *dir, int lease_ms, const char *const *extra)
 {
     char lease[32];
     snprintf(lease, sizeof lease, "%d", lease_ms);
@@ -29,9 +32,11 @@ static inline pid_t fixture_start_daemon(const char *dir, int lease_ms)
             snprintf(self, sizeof self, "%d", (int)getpid());
             setenv("WATCHDOG_PID", self, 1);
         }
-        execl(SEMDRAWD_BIN, "semdrawd", "serve", "--config-file", "/dev/null", "--model",
-              golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"), "--runtime-dir", dir,
-              "--lease-ms", lease, (char *)NULL);
+        const char *argv[32] = {"semdrawd", "serve", "--config-file", "/dev/null", "--model",
+                                golden_data("models/tiny-sd15"), "--taesd", golden_data("models/taesd"),
+                                "--runtime-dir", dir, "--lease-ms", lease};
+        for (int i = 0; extra && extra[i] && i < 18; i++) argv[12 + i] = extra[i];
+        execv(SEMDRAWD_BIN, (char *const *)argv);
         _exit(127);
     }
     char sock[600];
@@ -39,6 +44,11 @@ static inline pid_t fixture_start_daemon(const char *dir, int lease_ms)
     for (int i = 0; i < 600 && access(sock, F_OK) != 0; i++) usleep(50000);
     ASSERT(access(sock, F_OK) == 0);
     return pid;
+}
+
+static inline pid_t fixture_start_daemon(const char *dir, int lease_ms)
+{
+    return fixture_start_daemon_with(dir, lease_ms, NULL);
 }
 
 /* SIGTERM (a clean stop) or SIGKILL; returns the exit status, or 128 + the signal. */

@@ -151,7 +151,40 @@ TEST(paced_stream)
     tiny_models_unload(&s);
 }
 
+/* More canvases due at once than one round takes (64): every one still gets frames, in turn. */
+TEST(round_robin_beyond_one_round)
+{
+    enum { N = 70 };
+    models s = tiny_models_load(1);
+    semd_host *h;
+    ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 78, NULL, NULL, &h));
+    semd_canvas_params p;
+    semd_canvas_params_default(&p);
+    p.width = p.height = 32;
+    uint64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        char *path;
+        ASSERT_OK(semd_host_create_canvas(h, &p, 2, &ids[i], &path));
+        free(path);
+    }
+    for (int i = 0; i < N; i++) ASSERT_OK(semd_host_start_stream(h, ids[i], 0)); /* all due all the time */
+    int starved = N;
+    for (int t = 0; t < 6000 && starved; t++) {
+        usleep(10000);
+        starved = 0;
+        for (int i = 0; i < N; i++) {
+            semd_host_canvas_stats st;
+            ASSERT_OK(semd_host_get_stats(h, ids[i], &st));
+            starved += st.frames < 2;
+        }
+    }
+    ASSERT_EQ(starved, 0);
+    semd_host_stop(h);
+    tiny_models_unload(&s);
+}
+
 static const struct semd_test tests[] = {
+    TEST_ENTRY(round_robin_beyond_one_round),
     TEST_ENTRY(stream_commit_and_close),
     TEST_ENTRY(paced_stream),
     {0},

@@ -356,7 +356,38 @@ TEST(a_vanished_daemon_is_reported)
     semdraw_disconnect(c); /* bounded: no daemon to say goodbye to */
 }
 
+TEST(memory_limit_refuses_what_does_not_fit)
+{
+    const char *const limit[] = {"--max-device-memory-mib", "26", NULL}; /* the tiny model holds ~25 MiB */
+    const pid_t d = fixture_start_daemon_with(run_dir(), 5000, limit);
+    semdraw_client *c = connect_to(0, "big");
+    semdraw_status_info st = {.struct_size = sizeof st};
+    ASSERT_SD(semdraw_status_get(c, &st));
+    const uint64_t weights = st.device_memory_bytes;
+    semdraw_status_free(&st);
+    semdraw_canvas *small = new_canvas(c, 1, 0), *big = NULL;
+    ASSERT_SD(semdraw_status_get(c, &st));
+    ASSERT(st.device_memory_bytes > weights); /* a canvas's state counts */
+    semdraw_status_free(&st);
+    semdraw_canvas_desc d512 = {.struct_size = sizeof d512, .width = 512, .height = 512};
+    ASSERT_EQ(semdraw_canvas_create(c, &d512, &big), SEMDRAW_E_NOMEM);
+    ASSERT_CONTAINS(semdraw_last_error(), "max_device_memory_mib");
+    ASSERT(big == NULL);
+    ASSERT_SD(semdraw_status_get(c, &st));
+    ASSERT(st.n_canvases == 1); /* the refused canvas is gone, the other one serves on */
+    semdraw_status_free(&st);
+    uint8_t *left = half_mask(1);
+    add_layer(small, "a cat", left);
+    ASSERT_SD(semdraw_canvas_commit(small, NULL));
+    ASSERT_SD(semdraw_canvas_snapshot(small, 60000));
+    free(left);
+    semdraw_canvas_release(small);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
 static const struct semd_test tests[] = {
+    TEST_ENTRY(memory_limit_refuses_what_does_not_fit),
     TEST_ENTRY(versions_and_errors),
     TEST_ENTRY(edits_reach_frames_through_events),
     TEST_ENTRY(viewers_read_and_editors_need_the_key),

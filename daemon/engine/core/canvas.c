@@ -44,6 +44,25 @@ void semd_canvas_stats_get(const semd_canvas *c, semd_canvas_stats *s) { *s = c-
 
 void semd_canvas_stats_reset(semd_canvas *c) { memset(&c->stats, 0, sizeof c->stats); }
 
+/* Counted from the buffers the canvas holds now (see semd/canvas.h). */
+size_t semd_canvas_memory(const semd_canvas *c)
+{
+    const size_t T = (size_t)c->T, n = c->n, hw = c->hw, img = (size_t)c->H * c->W, e = (size_t)77 * c->dim;
+    const size_t P = (size_t)c->P;
+    size_t floats = 4 * T * n           /* noise, stock, buf, boot */
+                    + 3 * n             /* z_white, z_bg, out_latent */
+                    + 3 * img           /* out_image */
+                    + e * (1 + (c->e_bg_neg != NULL))
+                    + (P + 2) * T * hw; /* M, cnt, G */
+    for (int i = 0; i < c->P; i++) {
+        const canvas_layer *l = c->layers[i];
+        floats += (l->mask ? img : 0) + e * (size_t)((l->e_raw != NULL) + (l->e_neg_raw != NULL) + (l->e != NULL) +
+                                                     (l->e_u != NULL));
+    }
+    if (c->ctx_host) floats += (size_t)c->ctx_batch * e; /* its backend copy is counted by the backend */
+    return floats * sizeof(float) + P * T * 2 * sizeof(int) + sizeof *c;
+}
+
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 /* ---- validation and schedule ---- */

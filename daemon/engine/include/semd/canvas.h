@@ -207,6 +207,15 @@ typedef struct semd_canvas_stats {
 } semd_canvas_stats;
 
 void semd_canvas_stats_get(const semd_canvas *c, semd_canvas_stats *s);
+
+/*
+ * Bytes the canvas holds between frames: its slot latents and noises, layer
+ * masks and embeddings, the UNet context of its batch, its output buffers.
+ * Grows with layers (and CFG). Tensors of the backend (the batch's context)
+ * are counted by semd_backend_memory instead, and the transient activations
+ * of a UNet call by neither. The daemon's memory limit counts both.
+ */
+size_t semd_canvas_memory(const semd_canvas *c);
 void semd_canvas_stats_reset(semd_canvas *c);
 
 #ifdef __cplusplus
