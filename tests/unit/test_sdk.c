@@ -193,9 +193,13 @@ TEST(edits_reach_frames_through_events)
     /* a snapshot of a stopped canvas: T frames, the last one complete under every commit */
     ASSERT_SD(semdraw_stream_stop(cv));
     ASSERT_SD(semdraw_canvas_commit(cv, &seq));
-    usleep(200 * 1000); /* a frame in flight when the stream stopped lands meanwhile */
-    ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
-    const uint64_t before = f.seq;
+    uint64_t before = 0; /* a frame in flight when the stream stopped lands first */
+    for (int i = 0; i < 100; i++) {
+        ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
+        if (f.seq == before) break;
+        before = f.seq;
+        usleep(300 * 1000);
+    }
     ASSERT_SD(semdraw_canvas_snapshot(cv, 60000));
     ASSERT_SD(semdraw_frame_copy(cv, rgba, sizeof rgba, 0, &f));
     ASSERT(f.seq == before + 5 && f.input_seq == seq && !(f.flags & SEMDRAW_FRAME_WARMUP));
