@@ -49,6 +49,9 @@ typedef enum cmd_kind { CMD_CREATE, CMD_CLOSE } cmd_kind;
 
 typedef struct cmd {
     cmd_kind kind;
+    semd_host_created_fn created; /* async: nobody waits; the engine thread reports and frees */
+    void *created_ctx;
+    int async;
     semd_canvas_params params;
     int ring_slots;
     uint64_t canvas_id;
@@ -329,6 +332,14 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* An async command ran (or never will: rc says why): report a create, free the command. */
+static void finish_async(cmd *c, int rc)
+{
+    if (c->created) c->created(c->created_ctx, rc, c->canvas_id, c->ring_path, rc ? c->error : "");
+    free(c->ring_path);
+    free(c);
+}
+
 static void *engine_main(void *arg)
 {
     semd_host *h = arg;
@@ -340,6 +351,11 @@ static void *engine_main(void *arg)
             pthread_mutex_unlock(&h->mu);
             if (c->kind == CMD_CREATE) run_create(h, c);
             else run_close(h, c);
+            if (c->async) {
+                finish_async(c, c->rc);
+                pthread_mutex_lock(&h->mu);
+                continue;
+            }
             pthread_mutex_lock(&h->mu);
             c->done = 1;
             pthread_cond_broadcast(&h->done);
@@ -401,6 +417,12 @@ void semd_host_stop(semd_host *h)
     pthread_cond_broadcast(&h->wake);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->thread, NULL);
+    while (h->cmds) { /* queued and never run: async ones are still owed an answer */
+        cmd *c = h->cmds;
+        h->cmds = c->next;
+        snprintf(c->error, sizeof c->error, "the engine is stopping");
+        if (c->async) finish_async(c, SEMD_EBACKEND);
+    }
     while (h->canvases) {
         hcanvas *next = h->canvases->next;
         destroy_canvas(h->canvases);
@@ -443,6 +465,43 @@ int semd_host_close_canvas(semd_host *h, uint64_t canvas_id)
     return run_command(h, &c);
 }
 
+static hcanvas *find(semd_host *h, uint64_t id);
+
+/* Queue an async command; the engine thread owns it from here. */
+static int queue_async(semd_host *h, cmd *c)
+{
+    c->async = 1;
+    pthread_mutex_lock(&h->mu);
+    cmd **tail = &h->cmds;
+    while (*tail) tail = &(*tail)->next;
+    *tail = c;
+    if (c->kind == CMD_CLOSE) { /* no more frames for it, even from a round that starts before the close runs */
+        hcanvas *hc = find(h, c->canvas_id);
+        if (hc) hc->streaming = 0, hc->snapshot_left = 0;
+    }
+    pthread_cond_broadcast(&h->wake);
+    pthread_mutex_unlock(&h->mu);
+    return SEMD_OK;
+}
+
+int semd_host_create_canvas_async(semd_host *h, const semd_canvas_params *p, int ring_slots,
+                                  semd_host_created_fn done, void *ctx)
+{
+    cmd *c = calloc(1, sizeof *c);
+    if (!c) return semd_error(SEMD_ENOMEM, "out of memory");
+    *c = (cmd){.kind = CMD_CREATE, .params = *p, .ring_slots = ring_slots, .created = done, .created_ctx = ctx};
+    c->params.suffix = NULL; /* the caller's string may not outlive the call */
+    return queue_async(h, c);
+}
+
+int semd_host_close_canvas_async(semd_host *h, uint64_t canvas_id)
+{
+    cmd *c = calloc(1, sizeof *c);
+    if (!c) return semd_error(SEMD_ENOMEM, "out of memory");
+    *c = (cmd){.kind = CMD_CLOSE, .canvas_id = canvas_id};
+    return queue_async(h, c);
+}
+
 static hcanvas *find(semd_host *h, uint64_t id)
 {
     for (hcanvas *hc = h->canvases; hc; hc = hc->next)
@@ -455,6 +514,11 @@ int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edi
 {
     pthread_mutex_lock(&h->mu);
     hcanvas *hc = find(h, canvas_id);
+    if (hc && hc->pending >= SEMD_HOST_MAX_PENDING) { /* backpressure: the mailbox stays bounded */
+        pthread_mutex_unlock(&h->mu);
+        return semd_error(SEMDRAW_WIRE_EBUSY, "canvas %llu: %d commits are waiting for its next frame; "
+                          "commit again after a frame", (unsigned long long)canvas_id, SEMD_HOST_MAX_PENDING);
+    }
     edit_set *s = hc ? copy_set(edits, n, hc->width, hc->height) : NULL;
     int rc = !hc ? semd_error(SEMD_ENOTFOUND, "no canvas %llu", (unsigned long long)canvas_id)
              : !s ? semd_error(SEMD_ENOMEM, "out of memory") : SEMD_OK;

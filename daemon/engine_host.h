@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "semd/canvas.h"
+#include "semdraw/v1/wire_status.h"
 
 typedef struct semd_host semd_host;
 
@@ -32,6 +33,20 @@ void semd_host_stop(semd_host *h);
 int semd_host_create_canvas(semd_host *h, const semd_canvas_params *p, int ring_slots,
                             uint64_t *canvas_id, char **ring_path);
 int semd_host_close_canvas(semd_host *h, uint64_t canvas_id);
+
+/*
+ * The same without waiting, for threads that must stay responsive (the
+ * daemon's loop): the engine thread runs them between rounds, in order.
+ * `done` runs on the engine thread once the canvas exists or failed (error:
+ * the message; ring_path is only valid during the call); when the host stops
+ * first, it runs from semd_host_stop with SEMD_EBACKEND. An async close also
+ * stops the canvas's frames at once.
+ */
+typedef void (*semd_host_created_fn)(void *ctx, int rc, uint64_t canvas_id, const char *ring_path,
+                                     const char *error);
+int semd_host_create_canvas_async(semd_host *h, const semd_canvas_params *p, int ring_slots,
+                                  semd_host_created_fn done, void *ctx);
+int semd_host_close_canvas_async(semd_host *h, uint64_t canvas_id);
 
 /* One edit of a commit; the host copies everything it points to. */
 typedef enum semd_host_edit_kind {
@@ -57,7 +72,10 @@ typedef struct semd_host_edit {
 /*
  * Hand a batch of edits to the canvas; they apply together before its next
  * frame, and frames made after that carry *input_seq (1, 2, ... per canvas).
+ * SEMDRAW_WIRE_EBUSY (nothing taken) when SEMD_HOST_MAX_PENDING commits
+ * already wait for the canvas's next frame.
  */
+#define SEMD_HOST_MAX_PENDING 32
 int semd_host_commit(semd_host *h, uint64_t canvas_id, const semd_host_edit *edits, int n,
                      uint64_t *input_seq);
 

@@ -67,6 +67,18 @@ typedef struct canvas_rec {
     struct canvas_rec *next;
 } canvas_rec;
 
+/* A create on its way through the engine thread: the loop never waits for it; the reply goes out when it is done. */
+typedef struct pending_create {
+    struct server *s;
+    uint8_t id[MAX_IDENTITY];
+    size_t id_len;
+    uint64_t req, session_id;
+    canvas_rec *c;                        /* filled in, listed once made */
+    int rc;                               /* set on the engine thread */
+    char error[256];
+    struct pending_create *next, *next_done;
+} pending_create;
+
 #define MAX_HINTS 1024
 
 typedef struct hint {
@@ -75,6 +87,10 @@ typedef struct hint {
 
 typedef struct server {
     uv_loop_t *loop;
+    pending_create *creating;             /* loop thread: creates in flight */
+    pthread_mutex_t created_mu;
+    pending_create *created;              /* engine thread -> loop: finished creates */
+    uv_async_t created_async;
     uv_poll_t poll;
     uv_async_t frames_async;
     pthread_mutex_t hints_mu;
@@ -234,7 +250,7 @@ static void drop_canvas(server *s, canvas_rec *c, const char *reason)
     cc.reason = (char *)reason;
     ev.kind_case = SEMDRAW__V1__EVENT__KIND_CANVAS_CLOSED, ev.canvas_closed = &cc;
     publish_event(s, c->canvas_id, &ev);
-    semd_host_close_canvas(s->host, c->canvas_id);
+    semd_host_close_canvas_async(s->host, c->canvas_id); /* the loop does not wait for the engine's round */
     canvas_rec **p = &s->canvases;
     while (*p != c) p = &(*p)->next;
     *p = c->next;
@@ -243,8 +259,12 @@ static void drop_canvas(server *s, canvas_rec *c, const char *reason)
     s->n_canvases--;
 }
 
+/* Edits waiting for a commit, per canvas: a client that never commits cannot grow the daemon. */
+#define MAX_UNCOMMITTED 256
+
 static semd_host_edit *new_edit(canvas_rec *c)
 {
+    if (c->n_pending >= MAX_UNCOMMITTED) return NULL;
     if (c->n_pending == c->cap_pending) {
         int cap = c->cap_pending ? 2 * c->cap_pending : 8;
         semd_host_edit *p = realloc(c->pending, (size_t)cap * sizeof *p);
@@ -262,6 +282,16 @@ static int may_edit(const canvas_rec *c, const session *who)
     for (int i = 0; i < c->n_editors && i < MAX_EDITORS; i++)
         if (c->editors[i] == who->session_id) return 1;
     return 0;
+}
+
+/* A new edit could not be held: the canvas is at MAX_UNCOMMITTED, or memory ran out. */
+static void edit_refused(server *s, const canvas_rec *c, const uint8_t *id, size_t id_len, uint64_t req)
+{
+    if (c->n_pending < MAX_UNCOMMITTED) return reply_error(s, id, id_len, req, SEMD_ENOMEM, "out of memory");
+    char msg[160];
+    snprintf(msg, sizeof msg, "canvas %llu: %d edits are waiting for a commit", (unsigned long long)c->canvas_id,
+             MAX_UNCOMMITTED);
+    reply_error(s, id, id_len, req, SEMDRAW_WIRE_EBUSY, msg);
 }
 
 /* The canvas a request names, if this session may edit it (viewers may not). */
@@ -362,6 +392,21 @@ static int over_memory_limit(request *q, const char *what)
     return 1;
 }
 
+/* Engine thread: a create finished; hand it to the loop. */
+static void on_canvas_created(void *ctx, int rc, uint64_t canvas_id, const char *ring_path, const char *error)
+{
+    pending_create *pc = ctx;
+    server *s = pc->s;
+    pc->rc = rc;
+    pc->c->canvas_id = canvas_id;
+    if (!rc && !(pc->c->ring_path = strdup(ring_path))) pc->rc = SEMD_ENOMEM;
+    snprintf(pc->error, sizeof pc->error, "%s", pc->rc == SEMD_ENOMEM && !rc ? "out of memory" : error);
+    pthread_mutex_lock(&s->created_mu);
+    pc->next_done = s->created, s->created = pc;
+    pthread_mutex_unlock(&s->created_mu);
+    uv_async_send(&s->created_async);
+}
+
 static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
 {
     server *s = q->s;
@@ -369,6 +414,7 @@ static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
     if (semd_validate_create(m, &s->limits)) return (void)ERR(q, SEMD_EINVAL);
     int mine = 0;
     for (canvas_rec *c = s->canvases; c; c = c->next) mine += c->owner == q->who->session_id;
+    for (pending_create *pc = s->creating; pc; pc = pc->next) mine += pc->session_id == q->who->session_id;
     if (mine >= s->cfg.max_canvases_per_client) {
         semd_error(SEMD_EINVAL, "at most %d canvases per client", s->cfg.max_canvases_per_client);
         return (void)ERR(q, SEMD_EINVAL);
@@ -383,26 +429,64 @@ static void on_create(request *q, const Semdraw__V1__CreateCanvas *m)
         p.n_timesteps = (int)m->n_timesteps;
         for (size_t k = 0; k < m->n_timesteps; k++) p.timesteps[k] = (int)m->timesteps[k];
     }
-    canvas_rec *c = calloc(1, sizeof *c);
-    if (!c) return (void)reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
     const int slots = m->has_ring_slots ? (int)m->ring_slots : s->cfg.ring_slots;
-    if (over_memory_limit(q, "create")) return free(c);
-    if (semd_host_create_canvas(s->host, &p, slots, &c->canvas_id, &c->ring_path)) {
+    if (over_memory_limit(q, "create")) return;
+    canvas_rec *c = calloc(1, sizeof *c);
+    pending_create *pc = c ? calloc(1, sizeof *pc) : NULL;
+    if (!pc) {
         free(c);
-        return (void)ERR(q, SEMD_EINVAL);
-    }
-    if (over_memory_limit(q, "create")) { /* the canvas itself does not fit */
-        semd_host_close_canvas(s->host, c->canvas_id);
-        free(c->ring_path), free(c);
-        return;
+        return (void)reply_error(s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
     }
     c->owner = q->who->session_id, c->seed = p.seed;
     c->detached = m->has_detached && m->detached;
     if (getrandom(c->key, KEY_SIZE, 0) != KEY_SIZE) /* getrandom never fails this small after boot */
         for (int i = 0; i < KEY_SIZE; i++) c->key[i] = (uint8_t)(semd_rng_stream("key") >> (8 * (i % 8)));
     c->width = p.width, c->height = p.height, c->n_slots = p.n_timesteps;
-    c->next = s->canvases, s->canvases = c, s->n_canvases++;
-    canvas_info_reply(q, c);
+    *pc = (pending_create){.s = s, .id_len = q->id_len, .req = q->req, .session_id = q->who->session_id, .c = c};
+    memcpy(pc->id, q->id, q->id_len);
+    if (semd_host_create_canvas_async(s->host, &p, slots, on_canvas_created, pc)) {
+        free(c), free(pc);
+        return (void)ERR(q, SEMD_ENOMEM);
+    }
+    pc->next = s->creating, s->creating = pc; /* answered in on_created */
+}
+
+static session *session_by_id(server *s, uint64_t id)
+{
+    for (session *x = s->sessions; x; x = x->next)
+        if (x->session_id == id) return x;
+    return NULL;
+}
+
+/* Loop thread: creates the engine thread finished, answered now. */
+static void on_created(uv_async_t *a)
+{
+    server *s = a->data;
+    pthread_mutex_lock(&s->created_mu);
+    pending_create *done = s->created;
+    s->created = NULL;
+    pthread_mutex_unlock(&s->created_mu);
+    for (pending_create *pc, *next; (pc = done); done = next) {
+        next = pc->next_done;
+        for (pending_create **p = &s->creating; *p; p = &(*p)->next)
+            if (*p == pc) {
+                *p = pc->next;
+                break;
+            }
+        canvas_rec *c = pc->c;
+        request q = {.s = s, .who = session_by_id(s, pc->session_id), .id = pc->id, .id_len = pc->id_len, .req = pc->req};
+        if (pc->rc) {
+            reply_error(s, pc->id, pc->id_len, pc->req, pc->rc, pc->error);
+        } else if (!q.who || over_memory_limit(&q, "create")) { /* its client left, or it does not fit */
+            semd_host_close_canvas_async(s->host, c->canvas_id);
+        } else {
+            c->next = s->canvases, s->canvases = c, s->n_canvases++;
+            canvas_info_reply(&q, c);
+            c = NULL;
+        }
+        if (c) free(c->ring_path), free(c);
+        free(pc);
+    }
 }
 
 static char *dup_opt(const char *t) { return t ? strdup(t) : NULL; }
@@ -445,7 +529,7 @@ static void on_set_layer(request *q, const Semdraw__V1__SetLayer *m)
     semd_host_edit *e = (m->mask && !mask) ? NULL : new_edit(c);
     if (!e) {
         free(mask);
-        return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        return (void)edit_refused(q->s, c, q->id, q->id_len, q->req);
     }
     if (mask) semd_mask_decode(m->mask, c->width, c->height, mask);
     e->kind = SEMD_HOST_SET_LAYER;
@@ -476,7 +560,7 @@ static void on_remove_layer(request *q, const Semdraw__V1__RemoveLayer *m)
     const int at = layer_index(c, m->layer_id);
     if (at < 0) return (void)(check_layer(q, c, 1, m->layer_id));
     semd_host_edit *e = new_edit(c);
-    if (!e) return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+    if (!e) return (void)edit_refused(q->s, c, q->id, q->id_len, q->req);
     e->kind = SEMD_HOST_REMOVE_LAYER, e->layer_id = (int)m->layer_id;
     c->layer_ids[at] = c->layer_ids[--c->n_layers];
     reply_done(q->s, q->id, q->id_len, q->req);
@@ -492,7 +576,7 @@ static void on_background(request *q, const Semdraw__V1__SetBackground *m)
     semd_host_edit *e = ((m->has_rgb || m->has_color) && !rgb) ? NULL : new_edit(c);
     if (!e) {
         free(rgb);
-        return (void)reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        return (void)edit_refused(q->s, c, q->id, q->id_len, q->req);
     }
     if (m->has_rgb) memcpy(rgb, m->rgb.data, px * 3);
     for (size_t i = 0; m->has_color && i < px * 3; i++) rgb[i] = (uint8_t)(m->color >> (16 - 8 * (i % 3)));
@@ -526,17 +610,17 @@ static void on_params(request *q, const Semdraw__V1__SetCanvasParams *m)
     if (m->has_autoflush) p.autoflush = m->autoflush != 0, f |= SEMD_CANVAS_PARAM_AUTOFLUSH;
     if (f) {
         semd_host_edit *e = new_edit(c);
-        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        if (!e) return edit_refused(q->s, c, q->id, q->id_len, q->req);
         e->kind = SEMD_HOST_SET_PARAMS, e->params = p, e->fields = f;
     }
     if (m->has_seed) {
         semd_host_edit *e = new_edit(c);
-        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        if (!e) return edit_refused(q->s, c, q->id, q->id_len, q->req);
         e->kind = SEMD_HOST_SET_SEED, e->seed = m->seed;
     }
     if (m->has_reset_latent && m->reset_latent) { /* after the seed, so the fresh start uses it */
         semd_host_edit *e = new_edit(c);
-        if (!e) return reply_error(q->s, q->id, q->id_len, q->req, SEMD_ENOMEM, "out of memory");
+        if (!e) return edit_refused(q->s, c, q->id, q->id_len, q->req);
         e->kind = SEMD_HOST_RESET_LATENT;
     }
     reply_done(q->s, q->id, q->id_len, q->req);
@@ -548,6 +632,7 @@ static void on_commit(request *q, const Semdraw__V1__Commit *m)
     if (!c) return;
     uint64_t seq;
     int rc = semd_host_commit(q->s->host, c->canvas_id, c->pending, c->n_pending, &seq);
+    if (rc == SEMDRAW_WIRE_EBUSY) return (void)ERR(q, rc); /* the edits wait here for the retry */
     free_pending(c); /* the host copied what it needs */
     if (rc) return (void)ERR(q, rc);
     Semdraw__V1__Reply r = SEMDRAW__V1__REPLY__INIT;
@@ -923,7 +1008,13 @@ static void shutdown_server(server *s)
         s->loader_running = 0;
     }
     while (s->canvases) drop_canvas(s, s->canvases, "the daemon is shutting down");
-    semd_host_stop(s->host);
+    semd_host_stop(s->host); /* answers every create still queued (into s->created) */
+    for (pending_create *pc; (pc = s->creating);) { /* made or not, nobody is told any more */
+        s->creating = pc->next;
+        free(pc->c->ring_path), free(pc->c), free(pc);
+    }
+    s->created = NULL;
+    pthread_mutex_destroy(&s->created_mu);
     if (s->loop) {
         uv_walk(s->loop, close_handle, NULL);
         uv_run(s->loop, UV_RUN_DEFAULT);
@@ -1081,6 +1172,9 @@ int cmd_serve(int argc, char **argv)
     s.loop = uv_default_loop();
     uv_async_init(s.loop, &s.frames_async, on_frames); /* before the engine thread can call on_frame */
     s.frames_async.data = &s;
+    pthread_mutex_init(&s.created_mu, NULL);
+    uv_async_init(s.loop, &s.created_async, on_created);
+    s.created_async.data = &s;
     rc = semd_backend_new(s.cfg.backend, &s.be);
     if (!rc) rc = bind_control(&s);
     if (!rc) rc = start_loop(&s);

@@ -46,6 +46,7 @@ SEMDRAW_API const char *semdraw_strerror(int status)
     case SEMDRAW_E_BACKEND: return "the daemon's compute backend failed";
     case SEMDRAW_E_NOMODEL: return "the model is not loaded";
     case SEMDRAW_E_PERM: return "not allowed";
+    case SEMDRAW_E_BUSY: return "too much is waiting; retry after a frame";
     case SEMDRAW_E_AGAIN: return "nothing new yet";
     case SEMDRAW_E_TIMEDOUT: return "timed out";
     case SEMDRAW_E_CLOSED: return "closed";

@@ -154,7 +154,7 @@ static int status_of_error(const Semdraw__V1__Error *err)
     const int code = err && err->has_code ? err->code : SEMDRAW_E_PROTO;
     const char *msg = err && err->message ? err->message : "";
     /* codes this library does not know (a newer daemon) still fail, as protocol errors */
-    const int known = code <= SEMDRAW_E_INVAL && code >= -10;
+    const int known = code <= SEMDRAW_E_INVAL && code >= SEMDRAW_E_BUSY;
     return sdk_fail(known ? code : SEMDRAW_E_PROTO, "semdrawd: %s", msg);
 }
 

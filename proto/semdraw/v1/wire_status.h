@@ -18,7 +18,8 @@ enum semdraw_wire_status {
     SEMDRAW_WIRE_ESHAPE = -7,
     SEMDRAW_WIRE_EBACKEND = -8,
     SEMDRAW_WIRE_ENOMODEL = -9, /* the model is still loading or failed to load */
-    SEMDRAW_WIRE_EPERM = -10    /* the session may not do this to that canvas */
+    SEMDRAW_WIRE_EPERM = -10,   /* the session may not do this to that canvas */
+    SEMDRAW_WIRE_EBUSY = -11    /* too much waiting already (commits for a frame, edits for a commit): retry later */
 };
 
 #endif

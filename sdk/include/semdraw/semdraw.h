@@ -94,7 +94,7 @@ SEMDRAW_API const char *semdraw_version_string(void);
 /* ---- status codes ---- */
 
 /*
- * -1 .. -10 travel on the wire: they are the codes the daemon puts in its
+ * -1 .. -11 travel on the wire: they are the codes the daemon puts in its
  * error replies (proto/semdraw/v1/wire_status.h). The others are the SDK's own.
  */
 enum semdraw_status {
@@ -109,6 +109,7 @@ enum semdraw_status {
     SEMDRAW_E_BACKEND = -8,     /* the daemon's compute backend failed */
     SEMDRAW_E_NOMODEL = -9,     /* the model is still loading, or failed to load */
     SEMDRAW_E_PERM = -10,       /* not allowed: an edit on a canvas attached as a viewer, a wrong key */
+    SEMDRAW_E_BUSY = -11,       /* the canvas has too much waiting: retry the commit after its next frame */
     SEMDRAW_E_AGAIN = -20,      /* nothing new yet: no newer frame, no event */
     SEMDRAW_E_TIMEDOUT = -21,   /* the daemon did not answer, or no frame came, in time */
     SEMDRAW_E_CLOSED = -22,     /* the client or canvas was closed (or the daemon closed the canvas) */
@@ -367,6 +368,10 @@ SEMDRAW_API int semdraw_layer_remove(semdraw_canvas *cv, uint32_t layer_id);
 /*
  * Apply every edit since the last commit at the canvas's next frame boundary.
  * Frames that reflect the commit carry *input_seq (may be NULL) or a later one.
+ * SEMDRAW_E_BUSY: commits are arriving faster than the canvas renders and
+ * the daemon's queue for it is full; the edits stay with the daemon, so call
+ * commit again after the next frame (SEMDRAW_EVENT_FRAME_READY). Edits
+ * themselves fail with SEMDRAW_E_BUSY when too many wait for a commit.
  */
 SEMDRAW_API int semdraw_canvas_commit(semdraw_canvas *cv, uint64_t *input_seq);
 
