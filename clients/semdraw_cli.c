@@ -77,7 +77,8 @@ static int sdk_failed(const char *what, int rc)
 
 static int connect_to(semdraw_client **c, int wait_model)
 {
-    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = runtime_dir, .client_name = "semdraw-cli"};
+    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = runtime_dir, .client_name = "semdraw-cli",
+                              .timeout_ms = (uint32_t)timeout_s * 1000};
     int rc = semdraw_connect(&o, c);
     if (rc == SEMDRAW_E_TIMEDOUT) return fail(EXIT_NO_DAEMON, "%s", semdraw_last_error());
     if (rc) return sdk_failed("connect", rc);

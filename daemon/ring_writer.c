@@ -75,6 +75,13 @@ int semd_ring_create(const char *dir, uint64_t instance_id, uint64_t canvas_id, 
     int rc = fd < 0 ? semd_error(SEMD_EIO, "%s: cannot create: %s", r->path, strerror(errno)) : 0;
     if (!rc && ftruncate(fd, (off_t)r->size) != 0)
         rc = semd_error(SEMD_EIO, "%s: cannot size to %zu bytes: %s", r->path, r->size, strerror(errno));
+    /*
+     * Reserve the pages now: on a full tmpfs a sparse file maps fine and the
+     * first frame written into it kills the daemon with SIGBUS.
+     */
+    int err = rc ? 0 : posix_fallocate(fd, 0, (off_t)r->size);
+    if (err && err != EOPNOTSUPP && err != EINVAL)
+        rc = semd_error(SEMD_EIO, "%s: cannot reserve %zu bytes: %s", r->path, r->size, strerror(err));
     if (!rc && (r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
         r->base = NULL, rc = semd_error(SEMD_EIO, "%s: cannot map: %s", r->path, strerror(errno));
     if (fd >= 0) close(fd);

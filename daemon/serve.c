@@ -834,12 +834,7 @@ static void on_watchdog(uv_timer_t *t)
 {
     server *s = t->data;
     int idle;
-    if (!s->host) { /* loading: ping while the loader's progress moves */
-        const uint64_t permille = (uint64_t)atomic_load(&s->load_permille);
-        if (permille != s->watchdog_progress) semd_notify("WATCHDOG=1");
-        s->watchdog_progress = permille;
-        return;
-    }
+    if (!s->host) return; /* loading: systemd's watchdog starts at READY=1; TimeoutStartSec covers the load */
     const uint64_t now = semd_host_progress(s->host, &idle);
     if (idle || now != s->watchdog_progress) semd_notify("WATCHDOG=1");
     s->watchdog_progress = now;
@@ -852,6 +847,9 @@ static void on_lease(uv_timer_t *t)
     const double now = now_ms();
     for (session **p = &s->sessions; *p;) {
         session *x = *p;
+        int creating = 0; /* a create in flight is the session waiting on us, not silence */
+        for (pending_create *pc = s->creating; pc; pc = pc->next) creating |= pc->session_id == x->session_id;
+        if (creating) x->last_seen_ms = now;
         if (now - x->last_seen_ms <= s->cfg.lease_ms) {
             p = &x->next;
             continue;

@@ -19,7 +19,7 @@
 typedef Semdraw__V1__Envelope Envelope;
 
 #define SDK_PROTOCOL_VERSION 1
-#define SDK_DEFAULT_TIMEOUT_MS 5000
+#define SDK_DEFAULT_TIMEOUT_MS 30000 /* a canvas create runs encoders: seconds on a CPU backend */
 
 /* ---- errors.c ---- */
 

@@ -5,7 +5,12 @@
  * daemon restarts with and without auto-restore, a daemon that goes away.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -390,7 +395,113 @@ TEST(memory_limit_refuses_what_does_not_fit)
     ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
 }
 
+/* In a child: become `nobody`, in the group `gid` or in no group; then run `fn`, whose status is the exit code. */
+static int as_other_user(gid_t gid, int in_group, int (*fn)(const char *ring, uint64_t canvas), const char *ring,
+                         uint64_t canvas)
+{
+    pid_t p = fork();
+    ASSERT(p >= 0);
+    if (p == 0) {
+        const gid_t groups[1] = {gid};
+        if (setgroups(in_group ? 1 : 0, groups) || setgid(65534) || setuid(65534)) _exit(99);
+        _exit(fn(ring, canvas));
+    }
+    int status = 0;
+    ASSERT(waitpid(p, &status, 0) == p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* An outsider: no connection, no ring. */
+static int outsider(const char *ring, uint64_t canvas)
+{
+    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = run_dir(), .timeout_ms = 500};
+    semdraw_client *c = NULL;
+    if (semdraw_connect(&o, &c) != SEMDRAW_E_TIMEDOUT) return 1;
+    int fd = open(ring, O_RDONLY);
+    if (fd >= 0 || errno != EACCES) return 2;
+    (void)canvas;
+    return 0;
+}
+
+/* A member of the semdraw group: connects, watches, cannot edit someone else's canvas. */
+static int member(const char *ring, uint64_t canvas)
+{
+    semdraw_connect_opts o = {.struct_size = sizeof o, .runtime_dir = run_dir(), .timeout_ms = 20000};
+    semdraw_client *c = NULL;
+    semdraw_canvas *view = NULL;
+    if (semdraw_connect(&o, &c)) return 1;
+    if (semdraw_canvas_attach(c, canvas, NULL, &view) || semdraw_frame_wait(view, 0, 20000)) return 2;
+    if (semdraw_canvas_commit(view, NULL) != SEMDRAW_E_PERM) return 3;
+    int fd = open(ring, O_RDONLY);
+    if (fd < 0) return 4;
+    close(fd);
+    if (open(ring, O_RDWR) >= 0) return 5; /* read-only to everyone but the daemon */
+    semdraw_canvas_release(view);
+    semdraw_disconnect(c);
+    return 0;
+}
+
+TEST(other_users_need_the_group)
+{
+    if (getuid() != 0) { /* switching uids needs root; CI runs as root */
+        fprintf(stderr, "skipped: needs root to test with other uids\n");
+        return;
+    }
+    const gid_t group = 47110; /* stands for the semdraw group */
+    ASSERT(chmod(semd_test_tmpdir(), 0711) == 0); /* only the runtime directory's own mode protects it */
+    ASSERT(mkdir(run_dir(), 0750) == 0 && chown(run_dir(), 0, group) == 0 && chmod(run_dir(), 02750) == 0);
+    const pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *c = connect_to(0, "owner");
+    semdraw_canvas *cv = new_canvas(c, 1, 0);
+    ASSERT_SD(semdraw_stream_start(cv, 0));
+    ASSERT_SD(semdraw_frame_wait(cv, 0, 60000));
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    semdraw_canvas_info_get(cv, &info);
+    char ring[700];
+    snprintf(ring, sizeof ring, "%s/canvas-%llu-1.ring", run_dir(), (unsigned long long)info.canvas_id);
+    struct stat st;
+    ASSERT(stat(ring, &st) == 0 && (st.st_mode & 0777) == 0640 && st.st_gid == group);
+    char sock[700];
+    snprintf(sock, sizeof sock, "%s/control.sock", run_dir());
+    ASSERT(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0660 && st.st_gid == group);
+    ASSERT_EQ(as_other_user(group, 0, outsider, ring, info.canvas_id), 0);
+    ASSERT_EQ(as_other_user(group, 1, member, ring, info.canvas_id), 0);
+    semdraw_canvas_release(cv);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+static void unmount_run(void) { umount2(run_dir(), MNT_DETACH); }
+
+TEST(a_full_runtime_directory_refuses_canvases)
+{
+    ASSERT(mkdir(run_dir(), 0750) == 0);
+    if (getuid() != 0 || mount("tmpfs", run_dir(), "tmpfs", 0, "size=1m,mode=0750") != 0) {
+        fprintf(stderr, "skipped: cannot mount a small tmpfs here (%s)\n", strerror(errno));
+        return;
+    }
+    atexit(unmount_run); /* also when an assertion ends the test early */
+    const pid_t d = fixture_start_daemon(run_dir(), 5000);
+    semdraw_client *c = connect_to(0, "full");
+    semdraw_canvas *small = new_canvas(c, 1, 0), *big = NULL; /* a 64x64 ring: ~50 KiB */
+    ASSERT_SD(semdraw_stream_start(small, 0));
+    semdraw_canvas_desc d512 = {.struct_size = sizeof d512, .width = 512, .height = 512}; /* a 3 MiB ring */
+    ASSERT_EQ(semdraw_canvas_create(c, &d512, &big), SEMDRAW_E_IO);
+    ASSERT_CONTAINS(semdraw_last_error(), "No space left on device");
+    /* the daemon is alive and the other canvas streams on */
+    semdraw_frame f = {.struct_size = sizeof f};
+    uint8_t px[SIDE * SIDE * 4];
+    ASSERT_SD(semdraw_frame_wait(small, 0, 60000));
+    ASSERT_SD(semdraw_frame_copy(small, px, sizeof px, 0, &f));
+    ASSERT_SD(semdraw_frame_wait(small, f.seq + 2, 60000));
+    semdraw_canvas_release(small);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
 static const struct semd_test tests[] = {
+    TEST_ENTRY(a_full_runtime_directory_refuses_canvases),
+    TEST_ENTRY(other_users_need_the_group),
     TEST_ENTRY(memory_limit_refuses_what_does_not_fit),
     TEST_ENTRY(versions_and_errors),
     TEST_ENTRY(edits_reach_frames_through_events),

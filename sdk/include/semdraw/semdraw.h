@@ -142,7 +142,7 @@ typedef struct semdraw_connect_opts {
     uint32_t struct_size;
     const char *runtime_dir;   /* NULL: $SEMDRAW_RUNTIME_DIR, else /run/semdraw */
     const char *client_name;   /* shown in the daemon's logs; NULL: "libsemdraw" */
-    uint32_t timeout_ms;       /* per request; 0: 5000 */
+    uint32_t timeout_ms;       /* per request; 0: 30000 (creating a large canvas on a CPU backend takes seconds) */
     uint32_t flags;            /* SEMDRAW_CONNECT_* */
 } semdraw_connect_opts;
 
