@@ -220,11 +220,24 @@ if [ -n "${SEMDRAW:-}" ]; then
     expect_fail "canvas close: twice" 1 "canvas $cid" sd canvas close "$cid"
     expect_fail "usage" 2 "usage" sd canvas frobnicate
     expect_fail "no daemon there" 3 "no semdrawd answers" "$SEMDRAW" --runtime-dir "$tmp/nowhere" --timeout 1 status
+    expect_fail "a second daemon on the same directory" 1 "another semdrawd serves" "$SEMDRAWD" serve \
+        --config-file /dev/null --model "$models/tiny-sd15" --taesd "$models/taesd" --runtime-dir "$run"
+    check "and the first one still serves" "$SEMDRAW" --runtime-dir "$run" status
 
     kill -TERM "$daemon"
     wait "$daemon"
     check "the daemon stopped cleanly" test $? -eq 0
     check "and removed its socket" test ! -e "$run/control.sock"
+fi
+
+# A model that is missing or corrupt at start: a message naming it, exit 1, and no socket left behind.
+if [ -n "${SEMDRAW:-}" ]; then
+    expect_fail "serve: a missing model" 1 "$tmp/no-such-model" "$SEMDRAWD" serve --config-file /dev/null \
+        --model "$tmp/no-such-model" --taesd "$models/taesd" --runtime-dir "$tmp/run-missing"
+    check "  and no socket left" test ! -e "$tmp/run-missing/control.sock"
+    head -c 4096 /dev/urandom >"$tmp/corrupt.safetensors"
+    expect_fail "serve: a corrupt checkpoint" 1 "corrupt.safetensors" "$SEMDRAWD" serve --config-file /dev/null \
+        --model "$tmp/corrupt.safetensors" --taesd "$models/taesd" --runtime-dir "$tmp/run-corrupt"
 fi
 
 # The real SD1.5 architecture at full size, random weights built in memory.

@@ -499,7 +499,88 @@ TEST(a_full_runtime_directory_refuses_canvases)
     ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
 }
 
+/* Child: a canvas of its own, then a frame held while the test kills it. */
+static void holder(int out)
+{
+    semdraw_client *c = connect_to(0, "holder");
+    semdraw_canvas *cv = new_canvas(c, 2, 0);
+    semdraw_frame f = {.struct_size = sizeof f};
+    if (semdraw_stream_start(cv, 0) || semdraw_frame_wait(cv, 0, 60000) || semdraw_frame_acquire(cv, &f)) _exit(2);
+    ASSERT(write(out, "h", 1) == 1);
+    pause(); /* SIGKILLed while holding the frame */
+    _exit(3);
+}
+
+/* Child: a canvas of its own, then it stops (SIGSTOP: no reads, no heartbeats); continued, it finds the canvas gone. */
+static void staller(int out)
+{
+    semdraw_client *c = connect_to(0, "staller");
+    seen s = {0};
+    semdraw_set_event_callback(c, on_event, &s);
+    semdraw_canvas *cv = new_canvas(c, 3, 0);
+    if (semdraw_stream_start(cv, 0) || semdraw_frame_wait(cv, 0, 60000)) _exit(2);
+    ASSERT(write(out, "s", 1) == 1);
+    raise(SIGSTOP);
+    LOOP_UNTIL(c, s.closed == 1, 10000);
+    ASSERT_CONTAINS(s.closed_reason, "stopped heartbeating");
+    ASSERT_EQ(semdraw_canvas_commit(cv, NULL), SEMDRAW_E_CLOSED);
+    semdraw_canvas_release(cv);
+    semdraw_disconnect(c);
+    _exit(0);
+}
+
+TEST(clients_that_die_or_stall_hurt_nobody)
+{
+    const pid_t d = fixture_start_daemon(run_dir(), 1000);
+    int fds[2];
+    ASSERT(pipe(fds) == 0);
+    pid_t kids[2];
+    for (int i = 0; i < 2; i++) {
+        ASSERT((kids[i] = fork()) >= 0);
+        if (kids[i] == 0) {
+            close(fds[0]);
+            i == 0 ? holder(fds[1]) : staller(fds[1]);
+        }
+    }
+    char got[2];
+    ASSERT(read(fds[0], got, 1) == 1 && read(fds[0], got + 1, 1) == 1);
+    int status = 0;
+    ASSERT(waitpid(kids[1], &status, WUNTRACED) == kids[1] && WIFSTOPPED(status));
+    kill(kids[0], SIGKILL);
+    ASSERT(waitpid(kids[0], &status, 0) == kids[0]);
+
+    /* this client streams on meanwhile, and the other two canvases are reclaimed after the lease */
+    semdraw_client *c = connect_to(0, "survivor");
+    semdraw_canvas *cv = new_canvas(c, 1, 0);
+    ASSERT_SD(semdraw_stream_start(cv, 0));
+    uint64_t seq = 0;
+    semdraw_status_info st = {.struct_size = sizeof st};
+    for (int i = 0; i < 200; i++) {
+        ASSERT_SD(semdraw_frame_wait(cv, seq, 30000));
+        semdraw_frame f = {.struct_size = sizeof f};
+        uint8_t px[SIDE * SIDE * 4];
+        ASSERT_SD(semdraw_frame_copy(cv, px, sizeof px, 0, &f));
+        seq = f.seq;
+        semdraw_dispatch(c);
+        ASSERT_SD(semdraw_status_get(c, &st));
+        const uint32_t n = st.n_canvases;
+        semdraw_status_free(&st);
+        if (n == 1) break;
+        usleep(50000);
+    }
+    ASSERT_SD(semdraw_status_get(c, &st));
+    ASSERT(st.n_canvases == 1 && st.canvases[0].canvas_id != 0);
+    semdraw_status_free(&st);
+    kill(kids[1], SIGCONT);
+    ASSERT(waitpid(kids[1], &status, 0) == kids[1]);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    semdraw_canvas_release(cv);
+    semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
 static const struct semd_test tests[] = {
+    TEST_ENTRY(clients_that_die_or_stall_hurt_nobody),
     TEST_ENTRY(a_full_runtime_directory_refuses_canvases),
     TEST_ENTRY(other_users_need_the_group),
     TEST_ENTRY(memory_limit_refuses_what_does_not_fit),
