@@ -85,9 +85,16 @@ static client_result run_client(const char *dir, int index, int side, double sec
             break;
         }
     }
+    /* no canvas starves: a slow (sanitized) engine may still owe the first frame when the flood stops */
     semdraw_frame f = {.struct_size = sizeof f};
     uint8_t *px = malloc((size_t)side * side * 4);
-    if (semdraw_frame_copy(cv, px, (size_t)side * side * 4, 0, &f) == SEMDRAW_OK) r.frames = f.seq;
+    int waited = SEMDRAW_E_TIMEDOUT;
+    for (int i = 0; i < 120 && waited == SEMDRAW_E_TIMEDOUT; i++) { /* heartbeats between the waits */
+        semdraw_dispatch(c);
+        waited = semdraw_frame_wait(cv, 0, 1000);
+    }
+    if (waited == SEMDRAW_OK && semdraw_frame_copy(cv, px, (size_t)side * side * 4, 0, &f) == SEMDRAW_OK)
+        r.frames = f.seq;
     free(px);
 out:
     semdraw_canvas_release(cv);
