@@ -471,7 +471,11 @@ static int save_frame(semdraw_canvas *cv, const char *path, semdraw_frame *f)
     f->struct_size = sizeof *f;
     int rc = semdraw_frame_copy(cv, buf, bytes, info.width * 4, f);
     if (rc) rc = sdk_failed("frame", rc);
-    else if (png_io_write(path, buf, (int)info.width, (int)info.height, 4, (int)info.width * 4)) rc = EXIT_REFUSED;
+    else {
+        char err[512];
+        if (png_save(path, buf, (int)info.width, (int)info.height, (int)info.width * 4, 4, err, sizeof err))
+            rc = fail(EXIT_REFUSED, "%s", err);
+    }
     free(buf);
     return rc;
 }

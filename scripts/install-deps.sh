@@ -11,6 +11,7 @@ packages=(
   libpng-dev           # images
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler  # the control plane
   libuv1-dev           # the daemon's event loop
+  libsdl2-dev libsdl2-ttf-dev xvfb xauth fonts-dejavu-core  # semdraw-paint, and its test under Xvfb
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -72,6 +72,9 @@ int scene_canvas_fill(semdraw_canvas *cv, const semd_scene *s)
     if (s->mask_type >= 0 && s->mask_type != SEMDRAW_MASK_CONTINUOUS)
         p.fields |= SEMDRAW_PARAM_MASK_TYPE, p.mask_type = (uint32_t)s->mask_type;
     if (s->cover_alpha != 0.3f) p.fields |= SEMDRAW_PARAM_COVER_ALPHA, p.cover_alpha = s->cover_alpha;
+    if (s->embedded_guidance_scale != 8.5f)
+        p.fields |= SEMDRAW_PARAM_EMBEDDED_GUIDANCE, p.embedded_guidance_scale = s->embedded_guidance_scale;
+    if (s->autoflush) p.fields |= SEMDRAW_PARAM_AUTOFLUSH, p.autoflush = 1;
     if (!rc && p.fields) rc = semdraw_canvas_set_params(cv, &p);
     return rc;
 }

@@ -307,6 +307,9 @@ static int send_params(semdraw_canvas *cv, const semdraw_canvas_params *p, int r
     if (f & SEMDRAW_PARAM_MASK_TYPE) m.has_mask_type = 1, m.mask_type = (Semdraw__V1__MaskType)p->mask_type;
     if (f & SEMDRAW_PARAM_COVER_ALPHA) m.has_cover_alpha = 1, m.cover_alpha = p->cover_alpha;
     if (f & SEMDRAW_PARAM_SEED) m.has_seed = 1, m.seed = p->seed;
+    if (f & SEMDRAW_PARAM_EMBEDDED_GUIDANCE)
+        m.has_embedded_guidance_scale = 1, m.embedded_guidance_scale = p->embedded_guidance_scale;
+    if (f & SEMDRAW_PARAM_AUTOFLUSH) m.has_autoflush = 1, m.autoflush = p->autoflush != 0;
     if (reset) m.has_reset_latent = 1, m.reset_latent = 1;
     BODY(e, set_params, SET_PARAMS, &m);
     return call_done(cv, &e);
@@ -326,6 +329,8 @@ SEMDRAW_API int semdraw_canvas_set_params(semdraw_canvas *cv, const semdraw_canv
     if (f & SEMDRAW_PARAM_MASK_TYPE) c->mask_type = p->mask_type;
     if (f & SEMDRAW_PARAM_COVER_ALPHA) c->cover_alpha = p->cover_alpha;
     if (f & SEMDRAW_PARAM_SEED) c->seed = p->seed, cv->seed = p->seed, cv->desc.seed = p->seed;
+    if (f & SEMDRAW_PARAM_EMBEDDED_GUIDANCE) c->embedded_guidance_scale = p->embedded_guidance_scale;
+    if (f & SEMDRAW_PARAM_AUTOFLUSH) c->autoflush = p->autoflush;
     c->fields |= f & ~(uint32_t)SEMDRAW_PARAM_SEED; /* the seed is restored through the create */
     c->struct_size = sizeof *c;
     return SEMDRAW_OK;

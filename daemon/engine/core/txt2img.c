@@ -40,12 +40,12 @@ static int encode_text(run *r)
 {
     int32_t ids[2 * SEMD_CLIP_CONTEXT];
     const char *texts[2] = {r->p->negative ? r->p->negative : "", r->p->prompt};
+    const int batch = r->cfg ? 2 : 1; /* spelled out, so the compiler sees ids cannot overflow */
     int rc = 0;
-    for (int b = 0; !rc && b < 1 + r->cfg; b++)
-        rc = semd_tokenizer_encode_padded(r->m->tokenizer, SEMD_TEXT_HF, texts[r->cfg ? b : 1],
+    for (int b = 0; !rc && b < batch; b++)
+        rc = semd_tokenizer_encode_padded(r->m->tokenizer, SEMD_TEXT_HF, texts[batch == 2 ? b : 1],
                                           ids + b * SEMD_CLIP_CONTEXT);
-    if (!rc) rc = semd_clip_encode(r->m->clip, ids, 1 + r->cfg, SEMD_CLIP_CONTEXT, r->p->clip_skip,
-                                   &r->ctx, NULL);
+    if (!rc) rc = semd_clip_encode(r->m->clip, ids, batch, SEMD_CLIP_CONTEXT, r->p->clip_skip, &r->ctx, NULL);
     return rc;
 }
 

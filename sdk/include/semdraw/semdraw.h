@@ -59,7 +59,8 @@
  *     The client notices (any reply or event with a new id) and raises
  *     SEMDRAW_EVENT_DAEMON_RESTARTED. With SEMDRAW_CONNECT_AUTO_RESTORE the
  *     client then recreates its canvases from what it sent (same size, seed,
- *     layers, background, parameters and streaming state; new canvas ids) and
+ *     layers and layer ids, background, parameters and streaming state; new
+ *     canvas ids and rings, the same handles) and
  *     raises SEMDRAW_EVENT_CANVAS_RESTORED for each; otherwise, and for
  *     attached (viewer) canvases, calls on those canvases return
  *     SEMDRAW_E_DAEMON_RESTARTED.
@@ -318,7 +319,9 @@ enum semdraw_param_fields {
     SEMDRAW_PARAM_BOOTSTRAP_MIX = 1u << 2,
     SEMDRAW_PARAM_MASK_TYPE = 1u << 3,
     SEMDRAW_PARAM_COVER_ALPHA = 1u << 4,
-    SEMDRAW_PARAM_SEED = 1u << 5
+    SEMDRAW_PARAM_SEED = 1u << 5,
+    SEMDRAW_PARAM_EMBEDDED_GUIDANCE = 1u << 6, /* LCM-distilled UNets' guidance embedding */
+    SEMDRAW_PARAM_AUTOFLUSH = 1u << 7
 };
 
 typedef struct semdraw_canvas_params {
@@ -330,6 +333,8 @@ typedef struct semdraw_canvas_params {
     uint32_t mask_type;        /* semdraw_mask_type */
     float cover_alpha;
     uint64_t seed;
+    float embedded_guidance_scale;
+    uint32_t autoflush;        /* 0 or 1 */
 } semdraw_canvas_params;
 
 /* Some daemons change only some parameters on a live canvas; the others fail with SEMDRAW_E_UNSUPPORTED. */
