@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define W 16
 #define H 8
@@ -505,6 +506,65 @@ TEST(error_truncated_png)
     ASSERT(m == NULL);
 }
 
+/* grey.png with `extra` (whole chunks) inserted after IHDR, written to the temporary folder. */
+static const char *png_with_chunks(const char *name, const uint8_t *extra, size_t extra_len)
+{
+    FILE *in = fopen(semd_test_path(data_dir(), "grey.png"), "rb");
+    ASSERT(in);
+    uint8_t src[256];
+    size_t n = fread(src, 1, sizeof src, in);
+    fclose(in);
+    ASSERT(n > 33 && n < sizeof src);
+    const char *path = semd_test_path(semd_test_tmpdir(), name);
+    FILE *out = fopen(path, "wb");
+    ASSERT(out);
+    /* signature (8) + IHDR (4 + 4 + 13 + 4) = 33 bytes */
+    ASSERT_EQ(fwrite(src, 1, 33, out), 33);
+    ASSERT_EQ(fwrite(extra, 1, extra_len, out), extra_len);
+    ASSERT_EQ(fwrite(src + 33, 1, n - 33, out), n - 33);
+    fclose(out);
+    return path;
+}
+
+/* One chunk: length, type, data, CRC over type and data. */
+static size_t put_chunk(uint8_t *p, const char *type, const void *data, uint32_t len)
+{
+    p[0] = (uint8_t)(len >> 24), p[1] = (uint8_t)(len >> 16), p[2] = (uint8_t)(len >> 8), p[3] = (uint8_t)len;
+    memcpy(p + 4, type, 4);
+    memcpy(p + 8, data, len);
+    uint32_t crc = (uint32_t)crc32(0, p + 4, len + 4);
+    p[8 + len] = (uint8_t)(crc >> 24), p[9 + len] = (uint8_t)(crc >> 16);
+    p[10 + len] = (uint8_t)(crc >> 8), p[11 + len] = (uint8_t)crc;
+    return 12 + len;
+}
+
+/*
+ * The reader skips every chunk but IHDR, PLTE, tRNS, IDAT and IEND: text,
+ * ICC and other ancillary chunks - here ones libpng would warn about - leave
+ * the pixels as they are, and one that claims more bytes than the file has
+ * fails as a truncated file rather than being allocated at its claimed size
+ * first (tests/fuzz/regression/fuzz_png/ztxt_claims_1p7gb.png claimed 1.7 GB).
+ */
+TEST(png_skips_ancillary_chunks)
+{
+    uint8_t extra[256];
+    size_t n = 0;
+    n += put_chunk(extra + n, "tEXt", "Comment\0a mask", 14);
+    n += put_chunk(extra + n, "zTXt", "Title\0\0not zlib data", 20);
+    n += put_chunk(extra + n, "iCCP", "icc\0\0\x78\x9c\x01\x02", 9);
+    n += put_chunk(extra + n, "gAMA", "\x00\x00\xb1\x8f", 4);
+    uint8_t *m = NULL;
+    ASSERT_OK(semd_png_read_mask(png_with_chunks("ancillary.png", extra, n), W, H, &m));
+    assert_mask_pattern(m);
+    free(m);
+    /* A zTXt header claiming 0x7ffffff0 bytes, and the file ends inside it. */
+    const uint8_t huge[] = {0x7f, 0xff, 0xff, 0xf0, 'z', 'T', 'X', 't', 'T', 'i', 't', 'l', 'e', 0, 0};
+    m = (uint8_t *)1;
+    ASSERT_EQ(semd_png_read_mask(png_with_chunks("huge_ztxt.png", huge, sizeof huge), W, H, &m), SEMD_EFORMAT);
+    ASSERT(m == NULL);
+    ASSERT_CONTAINS(semd_last_error(), "huge_ztxt.png: corrupt PNG: ");
+}
+
 TEST(error_background)
 {
     parse_err("{\"width\": 16, \"height\": 8, \"background\": {\"image\": \"bg.png\", \"color\": [0, 0, 0]}}",
@@ -616,6 +676,7 @@ static const struct semd_test tests[] = {
     TEST_ENTRY(error_layer_limit),
     TEST_ENTRY(error_mask_files),
     TEST_ENTRY(error_truncated_png),
+    TEST_ENTRY(png_skips_ancillary_chunks),
     TEST_ENTRY(error_background),
     TEST_ENTRY(error_edit_layer_ids),
     TEST_ENTRY(error_edit_forms),

@@ -68,6 +68,14 @@ static int png_decode(const char *path, int width, int height, uint8_t **out, in
     }
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
+    /*
+     * Only IHDR, PLTE, tRNS, IDAT and IEND matter here; skip every other chunk
+     * unread. libpng allocates a text or ICC chunk's claimed length before it
+     * reads it, so a 100-byte file claiming a 1.7 GB zTXt made it take 1.7 GB
+     * (found by tests/fuzz/fuzz_png); skipped chunks are read through a small
+     * buffer, and compressed ones are never inflated.
+     */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
     png_uint_32 w = 0, h = 0;
     int depth = 0, ctype = 0;

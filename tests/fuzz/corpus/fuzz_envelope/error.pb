@@ -1,0 +1,1 @@
+*ª'#the message is not a valid Envelope
