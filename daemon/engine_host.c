@@ -41,6 +41,7 @@ typedef struct hcanvas {
     int pending;               /* guarded: commits in the mailbox */
     uint64_t shown_frames, shown_input_seq; /* guarded copies of frame_seq and applied_seq */
     size_t memory;             /* guarded: semd_canvas_memory after the latest round */
+    int closing;               /* guarded: an async close is queued: no frames, not counted */
     char error[256];
     struct hcanvas *next;
 } hcanvas;
@@ -322,7 +323,8 @@ static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
     const double now = now_ms();
     pthread_mutex_lock(&h->mu);
     for (int i = 0; ok && i < n; i++) note_frame(due[i], now);
-    for (int i = 0; i < n; i++) due[i]->memory = semd_canvas_memory(due[i]->c);
+    for (int i = 0; i < n; i++)
+        if (!due[i]->closing) due[i]->memory = semd_canvas_memory(due[i]->c);
     for (int i = 0; i < n; i++) {
         /* the first frame after a start pays one-time setup: pace from its end, not its start */
         if (due[i]->fresh) due[i]->next_due_ms = now, due[i]->fresh = 0;
@@ -477,7 +479,7 @@ static int queue_async(semd_host *h, cmd *c)
     *tail = c;
     if (c->kind == CMD_CLOSE) { /* no more frames for it, even from a round that starts before the close runs */
         hcanvas *hc = find(h, c->canvas_id);
-        if (hc) hc->streaming = 0, hc->snapshot_left = 0;
+        if (hc) hc->streaming = 0, hc->snapshot_left = 0, hc->closing = 1;
     }
     pthread_cond_broadcast(&h->wake);
     pthread_mutex_unlock(&h->mu);
@@ -578,7 +580,8 @@ uint64_t semd_host_memory(semd_host *h)
 {
     uint64_t total = 0;
     pthread_mutex_lock(&h->mu);
-    for (hcanvas *hc = h->canvases; hc; hc = hc->next) total += hc->memory;
+    for (hcanvas *hc = h->canvases; hc; hc = hc->next)
+        if (!hc->closing) total += hc->memory; /* one being closed is as good as gone */
     pthread_mutex_unlock(&h->mu);
     return total;
 }

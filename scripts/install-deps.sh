@@ -12,7 +12,7 @@ packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler  # the control plane
   libuv1-dev           # the daemon's event loop
   libsdl2-dev libsdl2-ttf-dev xvfb xauth fonts-dejavu-core  # semdraw-paint, and its test under Xvfb
-  clang libclang-rt-dev libomp-dev  # the libFuzzer targets (scripts/fuzz.sh)
+  clang libclang-rt-dev libomp-dev llvm  # the libFuzzer targets (scripts/fuzz.sh; llvm: symbolized reports)
 )
 missing=()
 for p in "${packages[@]}"; do
