@@ -319,7 +319,15 @@ SEMDRAW_API int semdraw_canvas_set_params(semdraw_canvas *cv, const semdraw_canv
 {
     int rc = usable(cv, 1, "semdraw_canvas_set_params");
     if (rc) return rc;
-    if (!p || p->struct_size < sizeof *p) return sdk_fail(SEMDRAW_E_INVAL, "semdraw_canvas_set_params: bad params");
+    /* rule 5: a struct from before embedded_guidance_scale and autoflush were added reads as zeros there */
+    if (!p || p->struct_size < offsetof(semdraw_canvas_params, embedded_guidance_scale) ||
+        (p->fields & ~((SEMDRAW_PARAM_AUTOFLUSH << 1) - 1u)))
+        return sdk_fail(SEMDRAW_E_INVAL, "semdraw_canvas_set_params: bad params struct or unknown fields");
+    semdraw_canvas_params in = {0};
+    memcpy(&in, p, p->struct_size < sizeof in ? p->struct_size : sizeof in);
+    if (p->struct_size < sizeof in && (in.fields & (SEMDRAW_PARAM_EMBEDDED_GUIDANCE | SEMDRAW_PARAM_AUTOFLUSH)))
+        return sdk_fail(SEMDRAW_E_INVAL, "semdraw_canvas_set_params: fields beyond this struct's size");
+    p = &in;
     if ((rc = send_params(cv, p, 0))) return rc;
     semdraw_canvas_params *c = &cv->params;
     const uint32_t f = p->fields;

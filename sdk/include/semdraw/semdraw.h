@@ -33,7 +33,10 @@
  *     fork().
  *  2. Requests block until the daemon answers or the client's timeout
  *     (semdraw_connect_opts.timeout_ms) passes. Over the local socket an
- *     answer takes well under a millisecond; rendering never delays it.
+ *     answer takes well under a millisecond; rendering never delays it,
+ *     except semdraw_canvas_create, which is answered once the engine has
+ *     built the canvas (after the round of frames in progress, then its
+ *     encoders: seconds for a large canvas on a CPU backend).
  *  3. Events (a frame is ready, the model's state, a canvas closed, the daemon
  *     restarted or went away) are delivered to the event callback, only from
  *     inside semdraw_dispatch(). Put semdraw_get_fd() in your poll/epoll set
