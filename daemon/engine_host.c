@@ -74,6 +74,8 @@ struct semd_host {
     cmd *cmds;
     semd_host_frame_fn on_frame;
     void *on_frame_ctx;
+    semd_host_error_fn on_error; /* guarded */
+    void *on_error_ctx;
     uint64_t progress; /* loop passes, read by the watchdog (atomic) */
     int idle;          /* waiting for work (atomic) */
     uint64_t rr_after; /* guarded: the last canvas of the previous round; the next one starts after it */
@@ -152,26 +154,50 @@ static int apply_edit(hcanvas *hc, const semd_host_edit *e)
     return semd_error(SEMD_EINVAL, "unknown edit kind %d", (int)e->kind);
 }
 
-static void set_error(semd_host *h, hcanvas *hc, const char *what)
+/* Engine thread: keep the failure for semd_host_canvas_error and tell the host's user. */
+static void report(semd_host *h, hcanvas *hc, semd_host_error_kind kind, int code, uint64_t input_seq,
+                   const char *what, const char *why)
 {
     pthread_mutex_lock(&h->mu);
-    snprintf(hc->error, sizeof hc->error, "%s: %s", what, semd_last_error());
+    snprintf(hc->error, sizeof hc->error, "%s: %s", what, why);
+    semd_host_error_fn fn = h->on_error;
+    void *ctx = h->on_error_ctx;
     pthread_mutex_unlock(&h->mu);
+    if (fn) fn(ctx, hc->id, kind, code, input_seq, hc->error);
 }
 
-/* Engine thread, at the canvas's frame boundary: every commit received since the last frame. */
-static void apply_mail(semd_host *h, hcanvas *hc, edit_set *mail)
+/*
+ * A refused edit was checked before it changed anything (a bad value, an
+ * unknown layer); any other failure (out of memory, a backend error) may have
+ * stopped an edit half-way, and a canvas in that state is not stepped again.
+ */
+static int edit_failure_is_harmless(int rc)
 {
-    for (edit_set *s = mail; s; s = s->next) {
-        for (int i = 0; i < s->n; i++) {
+    return rc == SEMD_EINVAL || rc == SEMD_ENOTFOUND || rc == SEMD_ESHAPE || rc == SEMD_EUNSUPPORTED;
+}
+
+/*
+ * Engine thread, at the canvas's frame boundary: every commit received since
+ * the last frame. Returns 0 when the canvas is lost (an edit failed half-way).
+ */
+static int apply_mail(semd_host *h, hcanvas *hc, edit_set *mail)
+{
+    int alive = 1;
+    for (edit_set *s = mail; s && alive; s = s->next) {
+        for (int i = 0; i < s->n && alive; i++) {
+            const int rc = apply_edit(hc, &s->edits[i]);
+            if (!rc) continue;
             char what[64];
             snprintf(what, sizeof what, "commit %llu, edit %d", (unsigned long long)s->input_seq, i);
-            if (apply_edit(hc, &s->edits[i])) set_error(h, hc, what);
+            alive = edit_failure_is_harmless(rc);
+            report(h, hc, alive ? SEMD_HOST_EDIT_REFUSED : SEMD_HOST_CANVAS_LOST, rc, s->input_seq, what,
+                   semd_last_error());
         }
         hc->applied_seq = s->input_seq;
         hc->applied_commit_ms = s->committed_ms;
     }
     free_set(mail);
+    return alive;
 }
 
 /* ---- frames ---- */
@@ -310,26 +336,63 @@ static void note_frame(hcanvas *hc, double now)
     }
 }
 
-static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
+/* Engine thread: a canvas lost to a failed edit leaves the host at once (the user was told). */
+static void drop_lost(semd_host *h, hcanvas *hc)
+{
+    pthread_mutex_lock(&h->mu);
+    hcanvas **p = &h->canvases;
+    while (*p && *p != hc) p = &(*p)->next;
+    if (*p) *p = hc->next;
+    pthread_mutex_unlock(&h->mu);
+    destroy_canvas(hc);
+}
+
+/*
+ * The round's frames in one step; when that fails and several canvases were
+ * in it, each again alone (a step fails as a whole and changes nothing), so
+ * that one canvas that cannot get its frame (too big for the memory left, say)
+ * costs the others nothing. ok[i]: canvas i got its frame.
+ */
+static void step_round(semd_host *h, hcanvas **go, int n, semd_frame *frames, int *ok)
 {
     semd_canvas *cs[MAX_DUE];
+    for (int i = 0; i < n; i++) cs[i] = go[i]->c;
+    const int rc = n ? semd_canvas_step(cs, n, 1, frames) : SEMD_OK;
+    for (int i = 0; i < n; i++) ok[i] = rc == SEMD_OK;
+    for (int i = 0; rc && i < n; i++) {
+        const int one = n > 1 ? semd_canvas_step(&cs[i], 1, 1, &frames[i]) : rc;
+        ok[i] = one == SEMD_OK;
+        if (!ok[i]) { /* no more frames until the client asks again: retrying every frame helps nobody */
+            pthread_mutex_lock(&h->mu);
+            go[i]->streaming = 0, go[i]->snapshot_left = 0;
+            pthread_mutex_unlock(&h->mu);
+            report(h, go[i], SEMD_HOST_FRAME_FAILED, one, go[i]->applied_seq, "frame", semd_last_error());
+        }
+    }
+}
+
+static void run_round(semd_host *h, hcanvas **due, edit_set **mail, int n)
+{
+    hcanvas *go[MAX_DUE];
     semd_frame frames[MAX_DUE];
-    for (int i = 0; i < n; i++) apply_mail(h, due[i], mail[i]), cs[i] = due[i]->c;
-    const int ok = semd_canvas_step(cs, n, 1, frames) == SEMD_OK;
-    if (ok)
-        for (int i = 0; i < n; i++) publish(h, due[i], &frames[i]);
-    else
-        for (int i = 0; i < n; i++) set_error(h, due[i], "frame");
+    int ok[MAX_DUE], live = 0;
+    for (int i = 0; i < n; i++) {
+        if (apply_mail(h, due[i], mail[i])) go[live++] = due[i];
+        else drop_lost(h, due[i]);
+    }
+    step_round(h, go, live, frames, ok);
+    for (int i = 0; i < live; i++)
+        if (ok[i]) publish(h, go[i], &frames[i]);
     const double now = now_ms();
     pthread_mutex_lock(&h->mu);
-    for (int i = 0; ok && i < n; i++) note_frame(due[i], now);
-    for (int i = 0; i < n; i++)
-        if (!due[i]->closing) due[i]->memory = semd_canvas_memory(due[i]->c);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < live; i++) {
+        hcanvas *hc = go[i];
+        if (ok[i]) note_frame(hc, now);
+        if (!hc->closing) hc->memory = semd_canvas_memory(hc->c);
         /* the first frame after a start pays one-time setup: pace from its end, not its start */
-        if (due[i]->fresh) due[i]->next_due_ms = now, due[i]->fresh = 0;
-        due[i]->next_due_ms += due[i]->interval_ms;
-        if (due[i]->next_due_ms < now) due[i]->next_due_ms = now; /* never bank missed frames */
+        if (hc->fresh) hc->next_due_ms = now, hc->fresh = 0;
+        hc->next_due_ms += hc->interval_ms;
+        if (hc->next_due_ms < now) hc->next_due_ms = now; /* never bank missed frames */
     }
     pthread_mutex_unlock(&h->mu);
 }
@@ -584,6 +647,13 @@ uint64_t semd_host_memory(semd_host *h)
         if (!hc->closing) total += hc->memory; /* one being closed is as good as gone */
     pthread_mutex_unlock(&h->mu);
     return total;
+}
+
+void semd_host_set_error_fn(semd_host *h, semd_host_error_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&h->mu);
+    h->on_error = fn, h->on_error_ctx = ctx;
+    pthread_mutex_unlock(&h->mu);
 }
 
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap)

@@ -113,7 +113,31 @@ uint64_t semd_host_progress(semd_host *h, int *idle);
 /* What all canvases hold between frames (semd_canvas_memory), as of their latest rounds. */
 uint64_t semd_host_memory(semd_host *h);
 
-/* The last error the engine thread met on this canvas (an edit that failed), or "". */
+/*
+ * Failures the engine thread meets on its own, after the call that caused
+ * them returned: the host's user hears of each through the error callback.
+ */
+typedef enum semd_host_error_kind {
+    SEMD_HOST_EDIT_REFUSED = 1, /* an edit of a commit was refused before it changed anything (a bad
+                                   value, an unknown layer); the canvas goes on without it */
+    SEMD_HOST_FRAME_FAILED = 2, /* the canvas's frame failed (out of host or device memory, say); the
+                                   canvas is as it was before that frame, its stream and snapshot stop
+                                   until asked again, and the round's other canvases got their frames */
+    SEMD_HOST_CANVAS_LOST = 3   /* an edit failed half-way (out of memory, a backend error): the canvas's
+                                   state cannot be trusted, and the host has closed it already */
+} semd_host_error_kind;
+
+/*
+ * Runs on the engine thread (keep it short, like the frame callback); code is
+ * the SEMD_E* status, input_seq the commit involved (for frames: the newest
+ * applied), message what went wrong. NULL: nobody is told (the last error
+ * stays readable below). Set it before creating canvases.
+ */
+typedef void (*semd_host_error_fn)(void *ctx, uint64_t canvas_id, semd_host_error_kind kind, int code,
+                                   uint64_t input_seq, const char *message);
+void semd_host_set_error_fn(semd_host *h, semd_host_error_fn fn, void *ctx);
+
+/* The last failure the engine thread met on this canvas, or "". */
 int semd_host_canvas_error(semd_host *h, uint64_t canvas_id, char *buf, size_t cap);
 
 #endif

@@ -62,6 +62,7 @@ typedef struct canvas_rec {
     int width, height, n_slots, next_layer_id;
     int *layer_ids, n_layers, cap_layers; /* live layers as requests see them (edits included) */
     char *ring_path;
+    char *last_error; /* the engine's latest failure on it, for status */
     semd_host_edit *pending;
     int n_pending, cap_pending;
     struct canvas_rec *next;
@@ -85,6 +86,16 @@ typedef struct hint {
     uint64_t canvas_id, seq, input_seq, t_ns;
 } hint;
 
+/* A failure the engine thread met on a canvas, on its way to the loop (CanvasError, or a close). */
+#define MAX_ENGINE_ERRORS 256
+
+typedef struct engine_error {
+    uint64_t canvas_id, input_seq;
+    semd_host_error_kind kind;
+    int code;
+    char message[256];
+} engine_error;
+
 typedef struct server {
     uv_loop_t *loop;
     pending_create *creating;             /* loop thread: creates in flight */
@@ -96,6 +107,8 @@ typedef struct server {
     pthread_mutex_t hints_mu;
     hint hints[MAX_HINTS]; /* newest wins per canvas when the loop falls behind */
     int n_hints;
+    engine_error errors[MAX_ENGINE_ERRORS]; /* also under hints_mu, drained with the hints */
+    int n_errors, errors_dropped;
     void *pub;
     char *events_path;
     uv_timer_t lease_timer;
@@ -255,7 +268,7 @@ static void drop_canvas(server *s, canvas_rec *c, const char *reason)
     while (*p != c) p = &(*p)->next;
     *p = c->next;
     free_pending(c);
-    free(c->pending), free(c->ring_path), free(c->layer_ids), free(c);
+    free(c->pending), free(c->ring_path), free(c->layer_ids), free(c->last_error), free(c);
     s->n_canvases--;
 }
 
@@ -357,6 +370,7 @@ static int fill_canvas_info(server *s, const canvas_rec *c, Semdraw__V1__CanvasI
     info->has_streaming = 1, info->streaming = st.streaming != 0;
     info->has_fps = 1, info->fps = st.fps;
     info->has_latency_ms = 1, info->latency_ms = st.latency_ms;
+    info->last_error = c->last_error;
     return st.pending_commits;
 }
 
@@ -390,6 +404,15 @@ static int over_memory_limit(request *q, const char *what)
                what, (double)held / (1 << 20), q->s->cfg.max_device_memory_mib);
     ERR(q, SEMD_ENOMEM);
     return 1;
+}
+
+/* What an ENOMEM says when the daemon has a memory limit: the setting to raise. */
+static const char *memory_limit_hint(server *s, int code)
+{
+    static char text[96];
+    if (code != SEMD_ENOMEM || !s->cfg.max_device_memory_mib) return "";
+    snprintf(text, sizeof text, " (the daemon's limit, max_device_memory_mib, is %d MiB)", s->cfg.max_device_memory_mib);
+    return text;
 }
 
 /* Engine thread: a create finished; hand it to the loop. */
@@ -476,7 +499,9 @@ static void on_created(uv_async_t *a)
         canvas_rec *c = pc->c;
         request q = {.s = s, .who = session_by_id(s, pc->session_id), .id = pc->id, .id_len = pc->id_len, .req = pc->req};
         if (pc->rc) {
-            reply_error(s, pc->id, pc->id_len, pc->req, pc->rc, pc->error);
+            char message[400];
+            snprintf(message, sizeof message, "%s%s", pc->error, memory_limit_hint(s, pc->rc));
+            reply_error(s, pc->id, pc->id_len, pc->req, pc->rc, message);
         } else if (!q.who || over_memory_limit(&q, "create")) { /* its client left, or it does not fit */
             semd_host_close_canvas_async(s->host, c->canvas_id);
         } else {
@@ -898,16 +923,64 @@ static void publish_hint(server *s, const hint *h)
     publish_event(s, h->canvas_id, &ev);
 }
 
+/* Engine thread: queue the failure for the loop (a full queue drops it; semd_host_canvas_error keeps the latest). */
+static void on_engine_error(void *ctx, uint64_t canvas_id, semd_host_error_kind kind, int code, uint64_t input_seq,
+                            const char *message)
+{
+    server *s = ctx;
+    pthread_mutex_lock(&s->hints_mu);
+    if (s->n_errors < MAX_ENGINE_ERRORS) {
+        engine_error *e = &s->errors[s->n_errors++];
+        *e = (engine_error){.canvas_id = canvas_id, .input_seq = input_seq, .kind = kind, .code = code};
+        snprintf(e->message, sizeof e->message, "%s", message);
+    } else {
+        s->errors_dropped++;
+    }
+    pthread_mutex_unlock(&s->hints_mu);
+    uv_async_send(&s->frames_async);
+}
+
+/* Loop thread: tell the canvas's viewers (topic C<id>) and keep it for status; a lost canvas is closed. */
+static void publish_engine_error(server *s, const engine_error *e)
+{
+    canvas_rec *c = find_canvas(s, e->canvas_id);
+    if (!c) return; /* closed meanwhile */
+    char message[400];
+    snprintf(message, sizeof message, "%s%s", e->message, memory_limit_hint(s, e->code));
+    fprintf(stderr, "semdrawd: canvas %llu: %s\n", (unsigned long long)e->canvas_id, message);
+    if (e->kind == SEMD_HOST_CANVAS_LOST) {
+        char reason[480];
+        snprintf(reason, sizeof reason, "%s; the canvas could not be kept", message);
+        return drop_canvas(s, c, reason);
+    }
+    free(c->last_error);
+    c->last_error = strdup(message);
+    Semdraw__V1__Event ev = SEMDRAW__V1__EVENT__INIT;
+    Semdraw__V1__CanvasError ce = SEMDRAW__V1__CANVAS_ERROR__INIT;
+    ce.has_canvas_id = 1, ce.canvas_id = e->canvas_id;
+    ce.has_kind = 1, ce.kind = e->kind == SEMD_HOST_FRAME_FAILED ? SEMDRAW__V1__CANVAS_ERROR_KIND__CANVAS_ERROR_FRAME
+                                                               : SEMDRAW__V1__CANVAS_ERROR_KIND__CANVAS_ERROR_EDIT;
+    ce.has_code = 1, ce.code = e->code;
+    ce.has_input_seq = 1, ce.input_seq = e->input_seq;
+    ce.message = message;
+    ev.kind_case = SEMDRAW__V1__EVENT__KIND_CANVAS_ERROR, ev.canvas_error = &ce;
+    publish_event(s, e->canvas_id, &ev);
+}
+
 static void on_frames(uv_async_t *a)
 {
     server *s = a->data;
     hint batch[MAX_HINTS];
+    static engine_error errors[MAX_ENGINE_ERRORS]; /* the loop thread's alone; too big for its stack */
     pthread_mutex_lock(&s->hints_mu);
-    const int n = s->n_hints;
+    const int n = s->n_hints, n_errors = s->n_errors, dropped = s->errors_dropped;
     memcpy(batch, s->hints, (size_t)n * sizeof *batch);
-    s->n_hints = 0;
+    memcpy(errors, s->errors, (size_t)n_errors * sizeof *errors);
+    s->n_hints = 0, s->n_errors = 0, s->errors_dropped = 0;
     pthread_mutex_unlock(&s->hints_mu);
     for (int i = 0; i < n; i++) publish_hint(s, &batch[i]);
+    for (int i = 0; i < n_errors; i++) publish_engine_error(s, &errors[i]);
+    if (dropped) fprintf(stderr, "semdrawd: %d canvas errors came faster than they could be told\n", dropped);
 }
 
 /* ---- start and stop ---- */
@@ -1119,6 +1192,7 @@ static void on_loaded(uv_async_t *a)
     s->loader_running = 0;
     int rc = s->load_rc;
     if (!rc) rc = semd_host_start(&s->models, s->cfg.runtime_dir, s->instance_id, on_frame, s, &s->host);
+    if (!rc) semd_host_set_error_fn(s->host, on_engine_error, s);
     if (rc) {
         if (!s->load_rc) snprintf(s->load_status, sizeof s->load_status, "%s", semd_last_error());
         fprintf(stderr, "semdrawd: serve: %s\n", s->load_status);
@@ -1174,6 +1248,8 @@ int cmd_serve(int argc, char **argv)
     uv_async_init(s.loop, &s.created_async, on_created);
     s.created_async.data = &s;
     rc = semd_backend_new(s.cfg.backend, &s.be);
+    /* The limit caps the backend too: a frame whose working memory does not fit fails cleanly. */
+    if (!rc) semd_backend_set_memory_limit(s.be, (uint64_t)s.cfg.max_device_memory_mib << 20);
     if (!rc) rc = bind_control(&s);
     if (!rc) rc = start_loop(&s);
     if (!rc) rc = start_loading(&s);

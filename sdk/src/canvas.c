@@ -145,6 +145,7 @@ static void free_handle(semdraw_canvas *cv)
     for (int i = 0; i < c->n_events; i++) /* queued events must not point at freed handles */
         if (c->events[i].ev.canvas == cv) c->events[i].ev.canvas = NULL;
     free_cache(cv);
+    free(cv->frame_failure);
     free(cv);
     c->n_handles--;
     sdk_client_unref(c);
@@ -588,7 +589,21 @@ SEMDRAW_API int semdraw_canvas_snapshot(semdraw_canvas *cv, int timeout_ms)
     if ((rc = sdk_call(cv->client, &e, &r))) return rc;
     const uint32_t frames = r->reply->result_case == SEMDRAW__V1__REPLY__RESULT_SNAPSHOT ? r->reply->snapshot->frames : 1;
     sdk_envelope_free(r);
-    return semdraw_frame_wait(cv, before + frames - 1, timeout_ms);
+    /* In slices, reading events between them: a frame that fails ends the wait with its reason. */
+    const uint64_t failures = cv->frame_failures;
+    const double deadline = sdk_now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        const double left = deadline - sdk_now_ms();
+        const int slice = timeout_ms >= 0 && left < 100 ? (left > 0 ? (int)left : 0) : 100;
+        rc = semdraw_frame_wait(cv, before + frames - 1, slice);
+        if (rc != SEMDRAW_E_TIMEDOUT) return rc;
+        sdk_drain(cv->client);
+        if (cv->frame_failures != failures)
+            return sdk_fail(cv->frame_failure_status, "the snapshot's frame failed: %s",
+                            cv->frame_failure ? cv->frame_failure : "");
+        if (timeout_ms >= 0 && left <= 0)
+            return sdk_fail(SEMDRAW_E_TIMEDOUT, "no snapshot frame within %d ms", timeout_ms);
+    }
 }
 
 /* ---- restore after a daemon restart ---- */

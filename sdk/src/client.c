@@ -80,6 +80,24 @@ void sdk_on_event(semdraw_client *c, const Semdraw__V1__Event *e)
         ev = (semdraw_event){.type = SEMDRAW_EVENT_CANVAS_CLOSED, .canvas = cv, .canvas_id = cc->canvas_id};
         return sdk_queue_event(c, &ev, cc->reason);
     }
+    case SEMDRAW__V1__EVENT__KIND_CANVAS_ERROR: {
+        const Semdraw__V1__CanvasError *ce = e->canvas_error;
+        semdraw_canvas *cv = sdk_find_canvas(c, ce->canvas_id);
+        if (!cv || cv->dead) return;
+        const int status = ce->has_code && ce->code < 0 ? ce->code : SEMDRAW_E_BACKEND;
+        const uint32_t kind = ce->has_kind && ce->kind == SEMDRAW__V1__CANVAS_ERROR_KIND__CANVAS_ERROR_FRAME
+                                  ? SEMDRAW_CANVAS_ERROR_FRAME : SEMDRAW_CANVAS_ERROR_EDIT;
+        if (kind == SEMDRAW_CANVAS_ERROR_FRAME) { /* the daemon stopped the stream */
+            cv->streaming = 0;
+            cv->frame_failures++;
+            cv->frame_failure_status = status;
+            free(cv->frame_failure);
+            cv->frame_failure = ce->message ? strdup(ce->message) : NULL;
+        }
+        ev = (semdraw_event){.type = SEMDRAW_EVENT_CANVAS_ERROR, .canvas = cv, .canvas_id = ce->canvas_id,
+                             .input_seq = ce->input_seq, .status = status, .error_kind = kind};
+        return sdk_queue_event(c, &ev, ce->message);
+    }
     default: return; /* an event kind of a newer daemon */
     }
 }

@@ -63,6 +63,9 @@ struct semdraw_canvas {
     uint64_t seed;
     int streaming;
     float target_fps, fps, latency_ms;
+    uint64_t frame_failures;               /* CANVAS_ERROR FRAME events seen, for a snapshot waiting */
+    int frame_failure_status;
+    char *frame_failure;                   /* the latest one's message */
     /* what was sent, replayed after a daemon restart */
     sdk_layer *layers;
     int n_layers, cap_layers;

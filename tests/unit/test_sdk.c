@@ -46,7 +46,10 @@ static semdraw_client *connect_to(uint32_t flags, const char *name)
 
 /* What the event callback saw. */
 typedef struct seen {
-    int frames, closed, restarted, restored, disconnected, model_ready, errors;
+    int frames, closed, restarted, restored, disconnected, model_ready, errors, canvas_errors;
+    int error_status;
+    uint32_t error_kind;
+    char error_message[512];
     uint64_t last_seq, last_input, last_canvas;
     semdraw_canvas *restored_canvas;
     char closed_reason[256];
@@ -68,6 +71,10 @@ static void on_event(void *user, const semdraw_event *ev)
     case SEMDRAW_EVENT_DISCONNECTED: s->disconnected++; break;
     case SEMDRAW_EVENT_MODEL_STATE: s->model_ready += ev->model_state == SEMDRAW_MODEL_READY; break;
     case SEMDRAW_EVENT_ERROR: s->errors++; break;
+    case SEMDRAW_EVENT_CANVAS_ERROR:
+        s->canvas_errors++, s->error_status = ev->status, s->error_kind = ev->error_kind;
+        snprintf(s->error_message, sizeof s->error_message, "%s", ev->message);
+        break;
     }
 }
 
@@ -367,7 +374,8 @@ TEST(a_vanished_daemon_is_reported)
 
 TEST(memory_limit_refuses_what_does_not_fit)
 {
-    const char *const limit[] = {"--max-device-memory-mib", "26", NULL}; /* the tiny model holds ~25 MiB */
+    /* the tiny model holds ~25 MiB; a 64x64 canvas's frames need ~3 MiB more, a 512x512 one's ~190 */
+    const char *const limit[] = {"--max-device-memory-mib", "30", NULL};
     const pid_t d = fixture_start_daemon_with(run_dir(), 5000, limit);
     semdraw_client *c = connect_to(0, "big");
     semdraw_status_info st = {.struct_size = sizeof st};
@@ -392,6 +400,58 @@ TEST(memory_limit_refuses_what_does_not_fit)
     free(left);
     semdraw_canvas_release(small);
     semdraw_disconnect(c);
+    ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
+}
+
+/*
+ * Device memory running out mid-frame (max_device_memory_mib caps the
+ * backend): 16 layers make a 64x64 canvas's frame need ~39 MiB of a 30 MiB
+ * limit, while one layer needs ~28. That canvas's frame fails with a clear
+ * error and its stream stops; another client's canvas, which shared the
+ * round, streams on; the failed canvas is intact and renders once it fits.
+ */
+TEST(device_memory_running_out_fails_a_frame_not_the_daemon)
+{
+    const char *const limit[] = {"--max-device-memory-mib", "30", NULL};
+    const pid_t d = fixture_start_daemon_with(run_dir(), 5000, limit);
+    semdraw_client *ca = connect_to(0, "modest"), *cb = connect_to(0, "greedy");
+    seen sa = {0}, sb = {0};
+    ASSERT_SD(semdraw_set_event_callback(ca, on_event, &sa));
+    ASSERT_SD(semdraw_set_event_callback(cb, on_event, &sb));
+    semdraw_canvas *a = new_canvas(ca, 1, 0), *b = new_canvas(cb, 2, 0);
+    uint8_t *left = half_mask(1);
+    add_layer(a, "a cat", left);
+    ASSERT_SD(semdraw_canvas_commit(a, NULL));
+    ASSERT_SD(semdraw_stream_start(a, 0));
+    LOOP_UNTIL(ca, sa.frames >= 2, 60000);
+
+    uint32_t ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = add_layer(b, "a dog", left);
+    ASSERT_SD(semdraw_canvas_commit(b, NULL));
+    ASSERT_EQ(semdraw_canvas_snapshot(b, 60000), SEMDRAW_E_NOMEM);
+    ASSERT_CONTAINS(semdraw_last_error(), "out of device memory");
+    ASSERT_CONTAINS(semdraw_last_error(), "max_device_memory_mib");
+    LOOP_UNTIL(cb, sb.canvas_errors == 1, 10000);
+    ASSERT_EQ(sb.error_kind, SEMDRAW_CANVAS_ERROR_FRAME);
+    ASSERT_EQ(sb.error_status, SEMDRAW_E_NOMEM);
+    ASSERT_CONTAINS(sb.error_message, "frame: cpu: out of device memory");
+    semdraw_frame f = {.struct_size = sizeof f};
+    ASSERT_EQ(semdraw_frame_acquire(b, &f), SEMDRAW_E_AGAIN); /* nothing was published for it */
+
+    const int before = sa.frames;
+    LOOP_UNTIL(ca, sa.frames >= before + 3, 60000); /* the other canvas never stopped */
+    ASSERT_EQ(sa.canvas_errors, 0);
+    ASSERT_EQ(sa.closed, 0);
+
+    for (int i = 1; i < 16; i++) ASSERT_SD(semdraw_layer_remove(b, ids[i]));
+    ASSERT_SD(semdraw_canvas_commit(b, NULL));
+    ASSERT_SD(semdraw_canvas_snapshot(b, 60000)); /* it fits again, and the canvas was kept */
+    ASSERT_SD(semdraw_frame_acquire(b, &f));
+    ASSERT(f.seq >= 4 && !(f.flags & SEMDRAW_FRAME_WARMUP));
+    ASSERT_SD(semdraw_frame_release(b, &f));
+    free(left);
+    semdraw_canvas_release(a), semdraw_canvas_release(b);
+    semdraw_disconnect(ca), semdraw_disconnect(cb);
     ASSERT_EQ(fixture_stop_daemon(d, SIGTERM), 0);
 }
 
@@ -584,6 +644,7 @@ static const struct semd_test tests[] = {
     TEST_ENTRY(a_full_runtime_directory_refuses_canvases),
     TEST_ENTRY(other_users_need_the_group),
     TEST_ENTRY(memory_limit_refuses_what_does_not_fit),
+    TEST_ENTRY(device_memory_running_out_fails_a_frame_not_the_daemon),
     TEST_ENTRY(versions_and_errors),
     TEST_ENTRY(edits_reach_frames_through_events),
     TEST_ENTRY(viewers_read_and_editors_need_the_key),

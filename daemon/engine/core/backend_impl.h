@@ -50,6 +50,7 @@ struct semd_backend {
     void *ctx;
     uint64_t flops; /* counted by the op wrappers, for benchmarks */
     uint64_t bytes_in_use, bytes_peak; /* tensor memory, updated atomically */
+    uint64_t bytes_limit;              /* 0: none (semd_backend_set_memory_limit) */
 };
 
 #endif

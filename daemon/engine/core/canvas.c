@@ -479,9 +479,10 @@ int semd_canvas_add_layer(semd_canvas *c, const semd_layer_desc *d, int *id)
     if (rc) return rc;
     if (c->P == SEMD_CANVAS_MAX_LAYERS)
         return semd_error(SEMD_EINVAL, "canvas: at most %d layers", SEMD_CANVAS_MAX_LAYERS);
+    const int new_id = c->next_id++; /* spent even if the add fails: ids are never reused */
     canvas_layer *l = calloc(1, sizeof *l);
     if (!l) return semd_error(SEMD_ENOMEM, "canvas: out of memory");
-    l->id = c->next_id;
+    l->id = new_id;
     l->prompt = strdup(d->prompt);
     l->negative = dup_or_empty(d->negative);
     l->std = d->mask_std, l->strength = d->mask_strength, l->prompt_strength = d->prompt_strength;
@@ -493,7 +494,6 @@ int semd_canvas_add_layer(semd_canvas *c, const semd_layer_desc *d, int *id)
         return rc;
     }
     c->layers[c->P++] = l;
-    c->next_id++;
     *id = l->id;
     c->flushed = 0;
     c->ctx_dirty = 1;

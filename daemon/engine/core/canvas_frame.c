@@ -18,22 +18,45 @@ typedef struct frame_work {
     float *x;               /* X[k] [T][n] */
     float *x_in, *eps;      /* [B][n]: UNet inputs (uncentered copy) and outputs */
     int offset;             /* first sample in the shared batch */
+    /* A frame changes the canvas only once every canvas of the step succeeded: until
+     * then what load_slots moved can be put back (undo), and the buffer update waits. */
+    int loaded;
+    float *stock_tail;      /* [n]: the stock slot the shift pushed out */
+    float *taken_noise;     /* the canvas's frame_noise, consumed by this frame */
+    float *y;               /* [T][n]: the denoised slots, for the buffer update */
 } frame_work;
 
-/* Steps 2-3: X[0] fresh, X[k] from the buffer; the stock noise shifts by one. */
-static void load_slots(semd_canvas *c, float *x)
+/* Steps 2-3: X[0] fresh, X[k] from the buffer; the stock noise shifts by one (undo_slots reverts). */
+static void load_slots(frame_work *fw)
 {
+    semd_canvas *c = fw->c;
     const size_t n = c->n;
+    float *x = fw->x;
     if (c->frame_noise) {
         memcpy(x, c->frame_noise, n * sizeof(float));
-        free(c->frame_noise), c->frame_noise = NULL;
+        fw->taken_noise = c->frame_noise, c->frame_noise = NULL;
     } else {
         semd_randn(c->p.seed, semd_rng_stream("frame_noise"), c->frame_index * n, x, n);
     }
     c->frame_index++;
     memcpy(x + n, c->buf + n, (size_t)(c->T - 1) * n * sizeof(float));
+    memcpy(fw->stock_tail, c->stock + (size_t)(c->T - 1) * n, n * sizeof(float));
     memmove(c->stock + n, c->stock, (size_t)(c->T - 1) * n * sizeof(float));
     memcpy(c->stock, c->noise, n * sizeof(float));
+    fw->loaded = 1;
+}
+
+/* A step failed: the canvas as it was before load_slots. */
+static void undo_slots(frame_work *fw)
+{
+    semd_canvas *c = fw->c;
+    const size_t n = c->n;
+    if (!fw->loaded) return;
+    memmove(c->stock, c->stock + n, (size_t)(c->T - 1) * n * sizeof(float));
+    memcpy(c->stock + (size_t)(c->T - 1) * n, fw->stock_tail, n * sizeof(float));
+    c->frame_index--;
+    if (fw->taken_noise) c->frame_noise = fw->taken_noise, fw->taken_noise = NULL;
+    fw->loaded = 0;
 }
 
 /* Does sample (k, i) get the centering roll?  P1. */
@@ -130,10 +153,9 @@ static int aggregate(frame_work *fw)
 {
     semd_canvas *c = fw->c;
     const size_t n = c->n, hw = c->hw;
-    float *Y = malloc((size_t)c->T * n * sizeof(float)), *bg = malloc(n * sizeof(float));
-    float *acc = malloc(n * sizeof(float));
-    if (!Y || !bg || !acc) {
-        free(Y), free(bg), free(acc);
+    float *Y = fw->y, *bg = malloc(n * sizeof(float)), *acc = malloc(n * sizeof(float));
+    if (!bg || !acc) {
+        free(bg), free(acc);
         return semd_error(SEMD_ENOMEM, "canvas: out of memory");
     }
     for (int k = 0; k < c->T; k++) {
@@ -155,11 +177,18 @@ static int aggregate(frame_work *fw)
         }
     }
     memcpy(c->out_latent, Y + (size_t)(c->T - 1) * n, n * sizeof(float));
+    free(bg), free(acc);
+    return SEMD_OK;
+}
+
+/* Step 13's buffer update, once the whole step succeeded. */
+static void renoise_into_buffer(frame_work *fw)
+{
+    semd_canvas *c = fw->c;
+    const size_t n = c->n;
     for (int k = 0; k + 1 < c->T; k++)
         for (size_t e = 0; e < n; e++)
-            c->buf[(k + 1) * n + e] = c->a[k + 1] * Y[k * n + e] + c->b[k + 1] * c->noise[(k + 1) * n + e];
-    free(Y), free(bg), free(acc);
-    return SEMD_OK;
+            c->buf[(k + 1) * n + e] = c->a[k + 1] * fw->y[k * n + e] + c->b[k + 1] * c->noise[(k + 1) * n + e];
 }
 
 static int decode(semd_canvas *c)
@@ -261,14 +290,25 @@ static int begin(frame_work *fw, semd_canvas *c)
     fw->x = malloc((size_t)c->T * c->n * sizeof(float));
     fw->x_in = malloc((size_t)(fw->B ? fw->B : 1) * c->n * sizeof(float));
     fw->eps = malloc((size_t)(fw->B ? fw->B : 1) * c->n * sizeof(float));
-    if (!rc && (!fw->x || !fw->x_in || !fw->eps)) rc = semd_error(SEMD_ENOMEM, "canvas: out of memory");
-    if (!rc) load_slots(c, fw->x);
+    fw->stock_tail = malloc(c->n * sizeof(float));
+    fw->y = malloc((size_t)c->T * c->n * sizeof(float));
+    if (!rc && (!fw->x || !fw->x_in || !fw->eps || !fw->stock_tail || !fw->y))
+        rc = semd_error(SEMD_ENOMEM, "canvas: out of memory");
+    if (!rc) load_slots(fw);
     return rc;
 }
 
-static void end(frame_work *fw)
+/* ok: the frame counts (the buffer moves on); otherwise the canvas is put back as it was. */
+static void end(frame_work *fw, int ok)
 {
-    free(fw->x), free(fw->x_in), free(fw->eps);
+    if (ok) {
+        renoise_into_buffer(fw);
+        fw->c->stats.frames++;
+        fw->c->since_reset++;
+    } else if (fw->c) {
+        undo_slots(fw);
+    }
+    free(fw->x), free(fw->x_in), free(fw->eps), free(fw->stock_tail), free(fw->y), free(fw->taken_noise);
 }
 
 static int same_group(const semd_canvas *a, const semd_canvas *b)
@@ -305,11 +345,9 @@ static int finish(frame_work *fw, int decode_it, semd_frame *out)
     int rc = aggregate(fw);
     c->stats.ms_aggregate += semd_canvas_now_ms() - t0;
     if (!rc && decode_it) rc = decode(c);
-    c->stats.frames++;
     out->latent = c->out_latent;
     out->image = decode_it ? c->out_image : NULL;
     out->warmup = c->since_reset < c->T - 1;
-    c->since_reset++;
     return rc;
 }
 
@@ -346,7 +384,7 @@ static int step(semd_canvas *const *canvases, int n, int decode_it, semd_frame *
     for (int i = 0; !rc && i < n; i++) rc = begin(&fw[i], canvases[i]);
     if (!rc) rc = run_unets(fw, n);
     for (int i = 0; !rc && i < n; i++) rc = finish(&fw[i], decode_it, &frames[i]);
-    for (int i = 0; i < n; i++) end(&fw[i]);
+    for (int i = 0; i < n; i++) end(&fw[i], rc == SEMD_OK);
     free(fw);
     return rc;
 }

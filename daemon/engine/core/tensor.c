@@ -35,6 +35,11 @@ void semd_backend_memory(const semd_backend *be, uint64_t *in_use, uint64_t *pea
     if (peak) *peak = __atomic_load_n(&be->bytes_peak, __ATOMIC_RELAXED);
 }
 
+void semd_backend_set_memory_limit(semd_backend *be, uint64_t bytes)
+{
+    __atomic_store_n(&be->bytes_limit, bytes, __ATOMIC_RELAXED);
+}
+
 /* Tensors are made on the loader and engine threads alike, hence the atomics. */
 static void count_bytes(semd_backend *be, int64_t delta)
 {
@@ -43,6 +48,24 @@ static void count_bytes(semd_backend *be, int64_t delta)
     while (now > peak &&
            !__atomic_compare_exchange_n(&be->bytes_peak, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
+}
+
+/*
+ * Takes `bytes` of the backend's memory before allocating them, so that
+ * threads allocating at once cannot pass the limit together.
+ */
+static int reserve_bytes(semd_backend *be, uint64_t bytes)
+{
+    const uint64_t limit = __atomic_load_n(&be->bytes_limit, __ATOMIC_RELAXED);
+    const uint64_t now = __atomic_add_fetch(&be->bytes_in_use, bytes, __ATOMIC_RELAXED);
+    if (limit && now > limit) {
+        __atomic_sub_fetch(&be->bytes_in_use, bytes, __ATOMIC_RELAXED);
+        return semd_error(SEMD_ENOMEM, "%s: out of device memory: %.1f MiB more would pass the limit of %.1f MiB (%.1f MiB in use)",
+                          be->ops->name, (double)bytes / (1 << 20), (double)limit / (1 << 20),
+                          (double)(now - bytes) / (1 << 20));
+    }
+    count_bytes(be, 0); /* the peak */
+    return SEMD_OK;
 }
 
 int64_t semd_tensor_numel(const semd_tensor *t)
@@ -81,13 +104,19 @@ int semd_tensor_new(semd_backend *be, int ndim, const int64_t *ne, semd_tensor *
         t->ne[i] = ne[i];
         n *= ne[i];
     }
+    const uint64_t bytes = (uint64_t)n * sizeof(float);
+    int rc = reserve_bytes(be, bytes);
+    if (rc) {
+        free(t);
+        return rc;
+    }
     t->data = be->ops->alloc(be, (size_t)n);
     if (!t->data) {
+        __atomic_sub_fetch(&be->bytes_in_use, bytes, __ATOMIC_RELAXED);
         free(t);
         return semd_error(SEMD_ENOMEM, "%s: cannot allocate %lld floats", be->ops->name,
                           (long long)n);
     }
-    count_bytes(be, n * (int64_t)sizeof(float));
     *out = t;
     return SEMD_OK;
 }

@@ -200,7 +200,26 @@ enum semdraw_event_type {
     SEMDRAW_EVENT_DAEMON_RESTARTED = 4, /* the daemon has a new instance id */
     SEMDRAW_EVENT_DISCONNECTED = 5,     /* no answer for longer than the lease: the daemon is gone */
     SEMDRAW_EVENT_CANVAS_RESTORED = 6,  /* canvas: recreated after a restart (AUTO_RESTORE), new canvas_id */
-    SEMDRAW_EVENT_ERROR = 7             /* status, message: a failure found outside any call, e.g. a restore that failed */
+    SEMDRAW_EVENT_ERROR = 7,            /* status, message: a failure found outside any call, e.g. a restore that failed */
+    SEMDRAW_EVENT_CANVAS_ERROR = 8      /* canvas, error_kind, status, input_seq, message: the daemon's work on the
+                                           canvas failed after the call that asked for it returned */
+};
+
+/*
+ * SEMDRAW_EVENT_CANVAS_ERROR's kinds. Edits are applied, and frames made, at
+ * the canvas's next frame boundary, so their failures arrive as events:
+ * - EDIT: an edit of commit input_seq was refused; the canvas goes on
+ *   without it.
+ * - FRAME: a frame failed (the daemon ran out of memory, say). The canvas is
+ *   as it was before that frame and its stream has stopped; start it again
+ *   (semdraw_stream_start) once the cause is gone. A snapshot waiting for
+ *   the frame returns the failure.
+ * A canvas the daemon cannot keep after a failure is closed instead
+ * (SEMDRAW_EVENT_CANVAS_CLOSED, with the reason).
+ */
+enum semdraw_canvas_error_kind {
+    SEMDRAW_CANVAS_ERROR_EDIT = 1,
+    SEMDRAW_CANVAS_ERROR_FRAME = 2
 };
 
 typedef struct semdraw_canvas semdraw_canvas;
@@ -213,8 +232,9 @@ typedef struct semdraw_event {
     uint64_t seq, input_seq;   /* FRAME_READY */
     uint32_t model_state;      /* MODEL_STATE */
     float progress;            /* MODEL_STATE */
-    int status;                /* ERROR */
+    int status;                /* ERROR, CANVAS_ERROR */
     const char *message;       /* valid during the callback; may be "" */
+    uint32_t error_kind;       /* CANVAS_ERROR: semdraw_canvas_error_kind */
 } semdraw_event;
 
 typedef void (*semdraw_event_fn)(void *user, const semdraw_event *ev);
@@ -392,7 +412,8 @@ SEMDRAW_API int semdraw_stream_stop(semdraw_canvas *cv);
  * Render until a frame has gone through every denoising step under the edits
  * committed so far (T frames; a streaming canvas just streams on), and wait
  * for it up to timeout_ms (negative: no limit). semdraw_frame_copy() then
- * returns that frame.
+ * returns that frame. When one of its frames fails (SEMDRAW_EVENT_CANVAS_ERROR,
+ * kind FRAME), the wait ends with that failure's status and message.
  */
 SEMDRAW_API int semdraw_canvas_snapshot(semdraw_canvas *cv, int timeout_ms);
 

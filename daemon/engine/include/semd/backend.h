@@ -47,6 +47,14 @@ void semd_backend_reset_flops(semd_backend *be);
 /* Bytes held by live tensors of this backend (device memory for a GPU
  * backend), and the most held at once; safe to read from any thread. */
 void semd_backend_memory(const semd_backend *be, uint64_t *in_use, uint64_t *peak);
+/*
+ * At most `bytes` of live tensors (0: no limit, the default): a tensor that
+ * would pass it is refused with SEMD_ENOMEM, as a full GPU refuses it. The
+ * daemon sets it from max_device_memory_mib so that a frame whose working
+ * memory does not fit fails cleanly instead of growing the daemon, and tests
+ * use it to run out of device memory on purpose. Tensors already held stay.
+ */
+void semd_backend_set_memory_limit(semd_backend *be, uint64_t bytes);
 
 /* ---- tensors ---- */
 

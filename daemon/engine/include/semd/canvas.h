@@ -195,6 +195,12 @@ typedef struct semd_frame {
  * Advance `n` canvases by one frame each; same-size canvases run in one UNet
  * batch. `decode` 0 skips decoding (flushes, benchmarks of the stream alone).
  * frames[i] receives canvas i's frame.
+ *
+ * All or nothing: when any part fails (out of host or device memory, say),
+ * no canvas advances; each is left as it was, so the caller may step them
+ * again, alone or together, and get the frames it would have got. (The
+ * autoflush warm-up that a first step runs is the exception: flush frames
+ * that succeeded stay done.)
  */
 int semd_canvas_step(semd_canvas *const *canvases, int n, int decode, semd_frame *frames);
 
