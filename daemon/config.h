@@ -15,7 +15,9 @@
  *   max_canvases_per_client, max_layers, max_side, max_prompt_bytes, ring_slots
  *   lease_ms              a client that sends nothing for this long loses its canvases
  *   max_device_memory_mib memory the backend may hold for weights and canvases (0: no limit);
- *                         a canvas that would take it over the limit is refused
+ *                         a canvas that would take it over the limit is refused, and the
+ *                         backend never passes it: a frame whose working memory does not
+ *                         fit fails (CanvasError) instead of growing the daemon
  *
  * An unknown key, a malformed line or a value out of range is an error naming
  * the file and the line.

@@ -228,6 +228,8 @@ static void publish(semd_host *h, hcanvas *hc, const semd_frame *f)
 
 /* ---- commands (run on the engine thread) ---- */
 
+static void destroy_canvas(hcanvas *hc);
+
 static void run_create(semd_host *h, cmd *c)
 {
     hcanvas *hc = calloc(1, sizeof *hc);
@@ -246,8 +248,13 @@ static void run_create(semd_host *h, cmd *c)
         free(hc);
         return;
     }
+    if (!(c->ring_path = strdup(semd_ring_path(hc->ring)))) {
+        c->rc = semd_error(SEMD_ENOMEM, "out of memory");
+        snprintf(c->error, sizeof c->error, "%s", semd_last_error());
+        destroy_canvas(hc);
+        return;
+    }
     c->canvas_id = hc->id;
-    c->ring_path = strdup(semd_ring_path(hc->ring));
     pthread_mutex_lock(&h->mu);
     hc->memory = semd_canvas_memory(hc->c);
     hc->next = h->canvases, h->canvases = hc;

@@ -114,6 +114,7 @@ struct paint_link {
     struct { uint32_t uid, id; } ids[PAINT_MAX_LAYERS];
     int n_ids;
     int streaming, rebuild, restarted;
+    uint64_t stream_failed_ms;     /* a frame failed and the daemon stopped the stream: play again after RETRY_MS */
     int commit_waiting;            /* a commit refused with SEMDRAW_E_BUSY: again after the next frame */
     int commit_stroke;             /* ... and whether its edits came from a stroke */
     uint64_t commit_t_ms, commit_retry_ms;
@@ -287,6 +288,17 @@ static void on_event(void *user, const semdraw_event *ev)
     case SEMDRAW_EVENT_DISCONNECTED:
         VIEW(l, state = PAINT_GONE);
         link_status(l, 1, "the daemon stopped answering; waiting for it (F5 reconnects)");
+        break;
+    case SEMDRAW_EVENT_CANVAS_ERROR:
+        if (!ev->canvas || ev->canvas != l->canvas) break;
+        VIEW(l, errors++);
+        if (ev->error_kind == SEMDRAW_CANVAS_ERROR_FRAME) { /* the daemon stopped the stream */
+            l->streaming = 0;
+            l->stream_failed_ms = paint_now_ms();
+            link_status(l, 1, "the daemon could not render: %s (it tries again in %d s)", msg, RETRY_MS / 1000);
+        } else {
+            link_status(l, 1, "the daemon refused an edit: %s", msg);
+        }
         break;
     case SEMDRAW_EVENT_ERROR:
         VIEW(l, errors++);
@@ -492,6 +504,8 @@ static void commit(paint_link *l)
 static void apply_play(paint_link *l, int want)
 {
     if (!l->canvas || want == l->streaming) return;
+    if (want && l->stream_failed_ms && paint_now_ms() - l->stream_failed_ms < RETRY_MS) return;
+    l->stream_failed_ms = 0;
     int rc = want ? semdraw_stream_start(l->canvas, l->target_fps) : semdraw_stream_stop(l->canvas);
     if (rc) {
         fail(l, want ? "play" : "pause", rc);

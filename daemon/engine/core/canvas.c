@@ -65,6 +65,16 @@ size_t semd_canvas_memory(const semd_canvas *c)
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
+/* *slot = a copy of v; out of memory leaves *slot as it was. */
+static int replace_text(char **slot, const char *v)
+{
+    char *copy = strdup(v ? v : "");
+    if (!copy) return semd_error(SEMD_ENOMEM, "canvas: out of memory");
+    free(*slot);
+    *slot = copy;
+    return SEMD_OK;
+}
+
 /* ---- validation and schedule ---- */
 
 /* The fields that may change live, those named by `fields` (SEMD_CANVAS_PARAM_* bits). */
@@ -349,7 +359,8 @@ int semd_canvas_new(const semd_sd_models *m, const semd_canvas_params *p, semd_c
     c->bg_prompt = strdup(WHITE_PROMPT);
     c->bg_negative = strdup("");
     c->ctx_dirty = 1;
-    rc = alloc_state(c);
+    rc = !c->bg_prompt || !c->bg_negative || (p->suffix && !c->p.suffix) ? semd_error(SEMD_ENOMEM, "canvas: out of memory")
+                                                                         : alloc_state(c);
     if (!rc) rc = build_schedule(c);
     if (!rc) rc = encode_image(c, NULL, c->z_white);
     if (!rc) memcpy(c->z_bg, c->z_white, c->n * sizeof(float)), build_boot(c), draw_slot_noise(c);
@@ -413,17 +424,15 @@ static int set_background(semd_canvas *c, const char *prompt, const char *negati
         if (!rc) build_boot(c);
         if (!rc && is_image && !prompt && !c->bg_prompt_set) prompt = ""; /* S2 (b) */
     }
+    if (!rc && negative) rc = replace_text(&c->bg_negative, negative);
     if (!rc && negative) {
-        free(c->bg_negative);
-        c->bg_negative = strdup(negative);
         free(c->e_bg_neg), c->e_bg_neg = NULL;
         if (c->p.profile == SEMD_PROFILE_DEFAULT)
             for (int i = 0; i < c->P; i++) free(c->layers[i]->e_u), c->layers[i]->e_u = NULL;
         rc = ensure_negatives(c);
     }
+    if (!rc && prompt) rc = replace_text(&c->bg_prompt, prompt);
     if (!rc && prompt) {
-        free(c->bg_prompt);
-        c->bg_prompt = strdup(prompt);
         c->bg_prompt_set = 1;
         rc = background_prompt_changed(c);
     }
@@ -486,7 +495,7 @@ int semd_canvas_add_layer(semd_canvas *c, const semd_layer_desc *d, int *id)
     l->prompt = strdup(d->prompt);
     l->negative = dup_or_empty(d->negative);
     l->std = d->mask_std, l->strength = d->mask_strength, l->prompt_strength = d->prompt_strength;
-    rc = set_mask(c, l, d->mask);
+    rc = !l->prompt || !l->negative ? semd_error(SEMD_ENOMEM, "canvas: out of memory") : set_mask(c, l, d->mask);
     if (!rc) rc = encode_layer_prompt(c, l);
     if (!rc) rc = blend_layer(c, l);
     if (rc) {
@@ -517,13 +526,11 @@ static int update_text(semd_canvas *c, canvas_layer *l, const semd_layer_desc *d
 {
     int rc = 0;
     if (fields & SEMD_LAYER_PROMPT) {
-        free(l->prompt);
-        l->prompt = strdup(d->prompt);
-        rc = encode_layer_prompt(c, l);
+        rc = replace_text(&l->prompt, d->prompt);
+        if (!rc) rc = encode_layer_prompt(c, l);
     }
+    if (!rc && (fields & SEMD_LAYER_NEGATIVE)) rc = replace_text(&l->negative, d->negative);
     if (!rc && (fields & SEMD_LAYER_NEGATIVE)) {
-        free(l->negative);
-        l->negative = dup_or_empty(d->negative);
         free(l->e_neg_raw), l->e_neg_raw = NULL;
         free(l->e_u), l->e_u = NULL;
     }
@@ -653,9 +660,12 @@ int semd_canvas_prepare_context(semd_canvas *c)
     const size_t e = (size_t)(c->ctx_len * c->dim);
     semd_tensor_free(c->ctx), c->ctx = NULL;
     free(c->ctx_host), c->ctx_host = NULL;
-    c->ctx_batch = B;
-    c->ctx_dirty = 0;
-    if (!B) return SEMD_OK;
+    c->ctx_batch = 0;
+    c->ctx_dirty = 1; /* until the new context is complete: a failure here is retried next frame */
+    if (!B) {
+        c->ctx_dirty = 0;
+        return SEMD_OK;
+    }
     if (!(c->ctx_host = malloc((size_t)B * e * sizeof(float)))) return semd_error(SEMD_ENOMEM, "canvas: out of memory");
     /* slot-major (n = k P + i); under CFG the unconditional half comes first */
     for (int half = 0; half <= cfg; half++)
@@ -667,5 +677,6 @@ int semd_canvas_prepare_context(semd_canvas *c)
     int64_t ne[3] = {B, c->ctx_len, c->dim};
     rc = semd_tensor_new(c->be, 3, ne, &c->ctx);
     if (!rc) rc = semd_tensor_set(c->ctx, c->ctx_host);
+    if (!rc) c->ctx_batch = B, c->ctx_dirty = 0;
     return rc;
 }
