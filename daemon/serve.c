@@ -150,13 +150,25 @@ static void send_envelope(server *s, const uint8_t *id, size_t id_len, Envelope 
 {
     e->has_protocol_version = 1, e->protocol_version = PROTOCOL_VERSION;
     e->has_instance_id = 1, e->instance_id = s->instance_id;
+    uint8_t small[1024];
     size_t n = semdraw__v1__envelope__get_packed_size(e);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) return;
-    semdraw__v1__envelope__pack(e, buf);
+    uint8_t *buf = n <= sizeof small ? small : malloc(n);
+    if (!buf) { /* out of memory for a big reply (a status): say so rather than leave the client waiting */
+        Envelope oom = SEMDRAW__V1__ENVELOPE__INIT;
+        Semdraw__V1__Error err = SEMDRAW__V1__ERROR__INIT;
+        err.has_code = 1, err.code = SEMD_ENOMEM, err.message = "semdrawd: out of memory for the reply";
+        oom.has_protocol_version = 1, oom.protocol_version = PROTOCOL_VERSION;
+        oom.has_instance_id = 1, oom.instance_id = s->instance_id;
+        oom.has_request_id = e->has_request_id, oom.request_id = e->request_id;
+        oom.body_case = SEMDRAW__V1__ENVELOPE__BODY_ERROR, oom.error = &err;
+        n = semdraw__v1__envelope__get_packed_size(&oom); /* a few dozen bytes */
+        semdraw__v1__envelope__pack(&oom, buf = small);
+    } else {
+        semdraw__v1__envelope__pack(e, buf);
+    }
     if (zmq_send(s->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
         zmq_send(s->router, buf, n, ZMQ_DONTWAIT); /* a client that cannot take it loses the reply */
-    free(buf);
+    if (buf != small) free(buf);
 }
 
 static void reply(server *s, const uint8_t *id, size_t id_len, uint64_t request_id, Semdraw__V1__Reply *r)
@@ -804,6 +816,8 @@ static void dispatch(request *q, const Envelope *e)
 /* ---- the socket ---- */
 
 /* One [identity, payload] message; anything else gets an Error and is discarded whole. */
+#define ENVELOPE_REQUEST_ID_FIELD 2 /* control.proto: Envelope.request_id */
+
 static void handle_message(server *s)
 {
     uint8_t id[MAX_IDENTITY];
@@ -834,9 +848,13 @@ static void handle_message(server *s)
     semd_proto_budget_init(&budget, DECODE_BUDGET);
     Envelope *e = extra || !who ? NULL
                   : semdraw__v1__envelope__unpack(&budget.allocator, zmq_msg_size(&msg), zmq_msg_data(&msg));
-    request q = {.s = s, .who = who, .id = id, .id_len = id_n, .req = e && e->has_request_id ? e->request_id : 0};
+    uint64_t req = e && e->has_request_id ? e->request_id : 0;
+    if (!e && !extra) /* still answer under the request's id, so that its client does not wait for a reply */
+        semd_proto_peek_varint(zmq_msg_data(&msg), zmq_msg_size(&msg), ENVELOPE_REQUEST_ID_FIELD, &req);
+    request q = {.s = s, .who = who, .id = id, .id_len = id_n, .req = req};
     if (extra) reply_error(s, id, id_n, 0, SEMD_EFORMAT, "one message per request: extra frames were discarded");
-    else if (!e) reply_error(s, id, id_n, 0, SEMD_EFORMAT, "the message is not a valid Envelope");
+    else if (!who || budget.out_of_memory) reply_error(s, id, id_n, req, SEMD_ENOMEM, "semdrawd: out of memory");
+    else if (!e) reply_error(s, id, id_n, req, SEMD_EFORMAT, "the message is not a valid Envelope");
     else dispatch(&q, e);
     if (e) semdraw__v1__envelope__free_unpacked(e, &budget.allocator);
     zmq_msg_close(&msg);

@@ -1,7 +1,7 @@
 /*
  * fuzz_envelope: a control message as the daemon receives it (daemon/serve.c,
- * handle_message and the on_* handlers): decode the Envelope through the
- * budgeted allocator, then run each body through the validation its handler
+ * handle_message and the on_* handlers): peek at its request id, decode the
+ * Envelope through the budgeted allocator, then run each body through the validation its handler
  * runs, and decode a valid SetLayer's mask and copy a valid SetBackground's
  * image as the handlers do. Nothing past validation (the engine) is reached.
  */
@@ -127,6 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     semd_proto_budget_init(&budget, FUZZ_DECODE_BUDGET);
     Semdraw__V1__Envelope *e = semdraw__v1__envelope__unpack(&budget.allocator, size, data);
     if (budget.peak > budget.limit) abort(); /* the budget is the daemon's bound on one message */
+    uint64_t peeked = 0; /* handle_message's look at a message it could not decode: memory safety is the check */
+    (void)semd_proto_peek_varint(data, size, 2, &peeked);
     if (!e) {
         if (budget.used != 0) abort(); /* a failed decode gives back everything it took */
         return 0;
