@@ -33,11 +33,26 @@ static uint8_t *disc(int w, int h)
     return m;
 }
 
+/* What the error callback heard (engine thread). */
+static struct {
+    int calls, kind, code;
+    uint64_t canvas, input_seq;
+} heard;
+
+static void on_error(void *ctx, uint64_t canvas_id, semd_host_error_kind kind, int code, uint64_t input_seq,
+                     const char *message)
+{
+    (void)ctx, (void)message;
+    heard.canvas = canvas_id, heard.kind = (int)kind, heard.code = code, heard.input_seq = input_seq;
+    __atomic_add_fetch(&heard.calls, 1, __ATOMIC_SEQ_CST);
+}
+
 TEST(stream_commit_and_close)
 {
     models s = tiny_models_load(1);
     semd_host *h;
     ASSERT_OK(semd_host_start(&s.m, semd_test_tmpdir(), 77, NULL, NULL, &h));
+    semd_host_set_error_fn(h, on_error, NULL);
     semd_canvas_params p;
     semd_canvas_params_default(&p);
     p.width = 64, p.height = 48;
@@ -108,6 +123,9 @@ TEST(stream_commit_and_close)
     char err[256];
     ASSERT_OK(semd_host_canvas_error(h, a, err, sizeof err));
     ASSERT_CONTAINS(err, "no layer 9");           /* reported, and the stream goes on */
+    ASSERT_EQ(__atomic_load_n(&heard.calls, __ATOMIC_SEQ_CST), 1); /* through the callback, once */
+    ASSERT(heard.canvas == a && heard.kind == SEMD_HOST_EDIT_REFUSED && heard.code == SEMD_ENOTFOUND);
+    ASSERT_EQ(heard.input_seq, seq3);
     f = wait_frame(ra, buf, 64 * 48 * 4, f.seq);
 
     ASSERT_OK(semd_host_close_canvas(h, a));
