@@ -13,7 +13,7 @@
 
 #include "cli.h"
 
-#define SEMDRAWD_VERSION "0.1.0"
+#define SEMDRAWD_VERSION "0.2.0"
 
 static void usage(FILE *to)
 {

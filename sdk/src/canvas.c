@@ -225,10 +225,13 @@ SEMDRAW_API void semdraw_canvas_release(semdraw_canvas *cv)
 
 SEMDRAW_API int semdraw_canvas_info_get(semdraw_canvas *cv, semdraw_canvas_info *info)
 {
-    if (!cv || !info || info->struct_size < sizeof *info)
+    const size_t first = offsetof(semdraw_canvas_info, last_error); /* the struct's first release ended there */
+    if (!cv || !info || info->struct_size < first)
         return sdk_fail(SEMDRAW_E_INVAL, "semdraw_canvas_info_get: NULL argument or struct_size too small");
-    *info = (semdraw_canvas_info){sizeof *info, cv->id, cv->width, cv->height, cv->seed, cv->editable,
-                                  cv->streaming, cv->fps, cv->latency_ms};
+    semdraw_canvas_info full = {info->struct_size, cv->id, cv->width, cv->height, cv->seed, cv->editable,
+                                cv->streaming, cv->fps, cv->latency_ms, ""};
+    memcpy(full.last_error, cv->last_error, sizeof full.last_error);
+    memcpy(info, &full, info->struct_size < sizeof full ? info->struct_size : sizeof full);
     return cv->dead ? sdk_fail(cv->dead_status, "the canvas is closed") : SEMDRAW_OK;
 }
 

@@ -94,6 +94,7 @@ void sdk_on_event(semdraw_client *c, const Semdraw__V1__Event *e)
             free(cv->frame_failure);
             cv->frame_failure = ce->message ? strdup(ce->message) : NULL;
         }
+        snprintf(cv->last_error, sizeof cv->last_error, "%s", ce->message ? ce->message : "");
         ev = (semdraw_event){.type = SEMDRAW_EVENT_CANVAS_ERROR, .canvas = cv, .canvas_id = ce->canvas_id,
                              .input_seq = ce->input_seq, .status = status, .error_kind = kind};
         return sdk_queue_event(c, &ev, ce->message);
@@ -370,6 +371,7 @@ SEMDRAW_API int semdraw_status_get(semdraw_client *c, semdraw_status_info *st)
                                                   ci->streaming, ci->fps, ci->latency_ms};
         semdraw_canvas *cv = sdk_find_canvas(c, ci->canvas_id);
         if (cv) cv->fps = ci->fps, cv->latency_ms = ci->latency_ms, cv->streaming = ci->streaming;
+        if (cv && ci->last_error) snprintf(cv->last_error, sizeof cv->last_error, "%s", ci->last_error);
     }
     st->n_canvases = (uint32_t)s->n_canvases;
     sdk_envelope_free(r);

@@ -66,6 +66,7 @@ struct semdraw_canvas {
     uint64_t frame_failures;               /* CANVAS_ERROR FRAME events seen, for a snapshot waiting */
     int frame_failure_status;
     char *frame_failure;                   /* the latest one's message */
+    char last_error[256];                  /* the daemon's latest failure on it, as semdraw_canvas_info says */
     /* what was sent, replayed after a daemon restart */
     sdk_layer *layers;
     int n_layers, cap_layers;

@@ -123,7 +123,7 @@ static uint32_t add_layer(semdraw_canvas *cv, const char *prompt, const uint8_t 
 TEST(versions_and_errors)
 {
     ASSERT_EQ(semdraw_version(), SEMDRAW_VERSION_HEX);
-    ASSERT_STREQ(semdraw_version_string(), "0.1.0");
+    ASSERT_STREQ(semdraw_version_string(), "0.2.0");
     ASSERT_STREQ(semdraw_strerror(SEMDRAW_E_STALE), "the frame was overwritten while held");
     ASSERT_STREQ(semdraw_strerror(12345), "unknown status");
     /* nobody serves this directory: a clear timeout that names the socket */
@@ -437,6 +437,23 @@ TEST(device_memory_running_out_fails_a_frame_not_the_daemon)
     ASSERT_CONTAINS(sb.error_message, "frame: cpu: out of device memory");
     semdraw_frame f = {.struct_size = sizeof f};
     ASSERT_EQ(semdraw_frame_acquire(b, &f), SEMDRAW_E_AGAIN); /* nothing was published for it */
+    semdraw_canvas_info info = {.struct_size = sizeof info};
+    ASSERT_SD(semdraw_canvas_info_get(b, &info));
+    ASSERT(!info.streaming);
+    ASSERT_CONTAINS(info.last_error, "out of device memory");
+    semdraw_canvas_info old = {.struct_size = (uint32_t)offsetof(semdraw_canvas_info, last_error)};
+    old.last_error[0] = 'x'; /* a caller built against 0.1: nothing past its struct is written */
+    ASSERT_SD(semdraw_canvas_info_get(b, &old));
+    ASSERT(old.canvas_id == info.canvas_id && old.last_error[0] == 'x');
+    semdraw_canvas *viewer = NULL; /* attached after the event: it learns of the failure from the daemon's status */
+    ASSERT_SD(semdraw_canvas_attach(ca, info.canvas_id, NULL, &viewer));
+    semdraw_status_info st = {.struct_size = sizeof st};
+    ASSERT_SD(semdraw_status_get(ca, &st));
+    semdraw_status_free(&st);
+    semdraw_canvas_info seen_by_viewer = {.struct_size = sizeof seen_by_viewer};
+    ASSERT_SD(semdraw_canvas_info_get(viewer, &seen_by_viewer));
+    ASSERT_STREQ(seen_by_viewer.last_error, info.last_error);
+    semdraw_canvas_release(viewer);
 
     const int before = sa.frames;
     LOOP_UNTIL(ca, sa.frames >= before + 3, 60000); /* the other canvas never stopped */

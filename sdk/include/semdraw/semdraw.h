@@ -37,8 +37,8 @@
  *     except semdraw_canvas_create, which is answered once the engine has
  *     built the canvas (after the round of frames in progress, then its
  *     encoders: seconds for a large canvas on a CPU backend).
- *  3. Events (a frame is ready, the model's state, a canvas closed, the daemon
- *     restarted or went away) are delivered to the event callback, only from
+ *  3. Events (a frame is ready, the model's state, a canvas closed or its work
+ *     failed, the daemon restarted or went away) are delivered to the event callback, only from
  *     inside semdraw_dispatch(). Put semdraw_get_fd() in your poll/epoll set
  *     (readable: call semdraw_dispatch()) and wake up at least every
  *     semdraw_get_timeout_ms(): dispatch also sends the heartbeats that keep
@@ -87,11 +87,11 @@ extern "C" {
 /* ---- versions ---- */
 
 #define SEMDRAW_VERSION_MAJOR 0
-#define SEMDRAW_VERSION_MINOR 1
+#define SEMDRAW_VERSION_MINOR 2
 #define SEMDRAW_VERSION_PATCH 0
 #define SEMDRAW_VERSION_HEX ((SEMDRAW_VERSION_MAJOR << 16) | (SEMDRAW_VERSION_MINOR << 8) | SEMDRAW_VERSION_PATCH)
 
-/* The loaded library's SEMDRAW_VERSION_HEX, and the same as "0.1.0". */
+/* The loaded library's SEMDRAW_VERSION_HEX, and the same as "0.2.0". */
 SEMDRAW_API unsigned semdraw_version(void);
 SEMDRAW_API const char *semdraw_version_string(void);
 
@@ -311,9 +311,12 @@ typedef struct semdraw_canvas_info {
     int is_owner;              /* 0 for viewers */
     int streaming;
     float fps, latency_ms;     /* as of the last status or info request */
+    /* since 0.2: */
+    char last_error[256];      /* the daemon's latest failure on this canvas (SEMDRAW_EVENT_CANVAS_ERROR,
+                                  or a status request), "" if none */
 } semdraw_canvas_info;
 
-/* What the handle knows (no request is sent). */
+/* What the handle knows (no request is sent). Structs without last_error are accepted (rule 5). */
 SEMDRAW_API int semdraw_canvas_info_get(semdraw_canvas *cv, semdraw_canvas_info *info);
 
 /* The secret that lets another client edit this canvas (owners only; SEMDRAW_KEY_SIZE bytes). */
