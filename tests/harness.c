@@ -81,16 +81,21 @@ int semd_test_main(const struct semd_test *tests, int argc, char **argv)
         fprintf(stderr, "no test named %s\n", argv[1]);
         return 2;
     }
-    int passed = 0, failed = 0;
+    int passed = 0, skipped = 0, failed = 0;
     for (const struct semd_test *t = tests; t->name; t++) {
-        if (run_in_child(t) == 0) {
+        const int status = run_in_child(t);
+        if (status == 0) {
             printf("ok     %s\n", t->name);
             passed++;
+        } else if (status == SEMD_TEST_SKIPPED) {
+            printf("skip   %s\n", t->name);
+            skipped++;
         } else {
             printf("FAILED %s\n", t->name);
             failed++;
         }
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped) printf("%d passed, %d skipped, %d failed\n", passed, skipped, failed);
+    else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

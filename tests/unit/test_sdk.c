@@ -520,10 +520,7 @@ static int member(const char *ring, uint64_t canvas)
 
 TEST(other_users_need_the_group)
 {
-    if (getuid() != 0) { /* switching uids needs root; CI runs as root */
-        fprintf(stderr, "skipped: needs root to test with other uids\n");
-        return;
-    }
+    if (getuid() != 0) SKIP("needs root to test with other uids"); /* CI runs as root */
     const gid_t group = 47110; /* stands for the semdraw group */
     ASSERT(chmod(semd_test_tmpdir(), 0711) == 0); /* only the runtime directory's own mode protects it */
     ASSERT(mkdir(run_dir(), 0750) == 0 && chown(run_dir(), 0, group) == 0 && chmod(run_dir(), 02750) == 0);
@@ -553,10 +550,8 @@ static void unmount_run(void) { umount2(run_dir(), MNT_DETACH); }
 TEST(a_full_runtime_directory_refuses_canvases)
 {
     ASSERT(mkdir(run_dir(), 0750) == 0);
-    if (getuid() != 0 || mount("tmpfs", run_dir(), "tmpfs", 0, "size=1m,mode=0750") != 0) {
-        fprintf(stderr, "skipped: cannot mount a small tmpfs here (%s)\n", strerror(errno));
-        return;
-    }
+    if (getuid() != 0 || mount("tmpfs", run_dir(), "tmpfs", 0, "size=1m,mode=0750") != 0)
+        SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
     atexit(unmount_run); /* also when an assertion ends the test early */
     const pid_t d = fixture_start_daemon(run_dir(), 5000);
     semdraw_client *c = connect_to(0, "full");
