@@ -815,9 +815,9 @@ static void dispatch(request *q, const Envelope *e)
 
 /* ---- the socket ---- */
 
-/* One [identity, payload] message; anything else gets an Error and is discarded whole. */
 #define ENVELOPE_REQUEST_ID_FIELD 2 /* control.proto: Envelope.request_id */
 
+/* One [identity, payload] message; anything else gets an Error and is discarded whole. */
 static void handle_message(server *s)
 {
     uint8_t id[MAX_IDENTITY];

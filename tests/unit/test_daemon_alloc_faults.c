@@ -89,7 +89,10 @@ static session_result session(int nth)
     int rc;
     semdraw_client *c = connect_to("victim", &rc);
     allowed(rc, "connect", nth);
-    if (rc) return r.failed++, r;
+    if (rc) {
+        r.failed = 1;
+        return r;
+    }
     semdraw_canvas_desc d = {.struct_size = sizeof d, .width = SIDE, .height = SIDE, .flags = SEMDRAW_CANVAS_SEED,
                              .seed = 3};
     semdraw_canvas *cv = NULL;
